@@ -1,0 +1,110 @@
+package hook
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// OperationalPrefix begins the types of Herald's own operational events.
+// Producers cannot send them.
+const OperationalPrefix = "herald."
+
+// MaxEventTypeLength bounds an event type name.
+const MaxEventTypeLength = 255
+
+// Event is one thing that happened in a tenant. It is immutable; its id is
+// its idempotency key, unique across Herald.
+type Event struct {
+	ID        string
+	TenantID  string
+	Type      string
+	Data      json.RawMessage // a JSON object, the bytes the producer sent
+	CreatedAt time.Time
+}
+
+// ValidEventType reports whether t is dot-separated segments of
+// [A-Za-z0-9_-], at most MaxEventTypeLength characters.
+func ValidEventType(t string) bool {
+	if t == "" || len(t) > MaxEventTypeLength {
+		return false
+	}
+	for _, seg := range strings.Split(t, ".") {
+		if seg == "" || strings.IndexFunc(seg, func(r rune) bool { return !idRune(r) }) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks an event a producer sent. Herald's own herald.* types are
+// refused; operational events are made by Herald itself.
+func (e Event) Validate() error {
+	var fe fieldErrors
+	if e.ID != "" && !ValidID(e.ID) {
+		fe.add("id", "must be 1 to 255 characters of A-Z, a-z, 0-9, _ and -")
+	}
+	switch {
+	case e.Type == "":
+		fe.add("type", "is required")
+	case !ValidEventType(e.Type):
+		fe.add("type", "must be dot-separated segments of A-Z, a-z, 0-9, _ and -, at most %d characters", MaxEventTypeLength)
+	case strings.HasPrefix(e.Type, OperationalPrefix):
+		fe.add("type", "types beginning with %q are reserved for Herald's operational events", OperationalPrefix)
+	}
+	switch {
+	case len(e.Data) == 0:
+		fe.add("data", "is required")
+	case !json.Valid(e.Data):
+		fe.add("data", "must be valid JSON")
+	case bytes.TrimLeft(e.Data, " \t\r\n")[0] != '{':
+		fe.add("data", "must be a JSON object")
+	}
+	return fe.err()
+}
+
+// SameContent reports whether o repeats e: the same id, tenant, type and
+// data, where data that differs only in insignificant white space is the same.
+func (e Event) SameContent(o Event) bool {
+	if e.ID != o.ID || e.TenantID != o.TenantID || e.Type != o.Type {
+		return false
+	}
+	return bytes.Equal(compact(e.Data), compact(o.Data))
+}
+
+func compact(b []byte) []byte {
+	var buf bytes.Buffer
+	if json.Compact(&buf, b) != nil {
+		return b
+	}
+	return buf.Bytes()
+}
+
+// EventType is an entry of the platform-wide catalogue of event types.
+// Registering a type is optional; it documents the contract.
+type EventType struct {
+	Name        string
+	Description string
+	Version     string
+	Schema      json.RawMessage // optional JSON Schema, stored and shown
+	CreatedAt   time.Time
+}
+
+// Validate checks a catalogue entry.
+func (t EventType) Validate() error {
+	var fe fieldErrors
+	if !ValidEventType(t.Name) {
+		fe.add("name", "must be dot-separated segments of A-Z, a-z, 0-9, _ and -, at most %d characters", MaxEventTypeLength)
+	}
+	if len(t.Description) > maxDescription {
+		fe.add("description", "must be at most %d bytes", maxDescription)
+	}
+	if len(t.Version) > 64 {
+		fe.add("version", "must be at most 64 bytes")
+	}
+	if len(t.Schema) > 0 && (!json.Valid(t.Schema) || bytes.TrimLeft(t.Schema, " \t\r\n")[0] != '{') {
+		fe.add("schema", "must be a JSON object")
+	}
+	return fe.err()
+}

@@ -1,0 +1,143 @@
+package hook
+
+import (
+	"context"
+	"time"
+)
+
+// Page is one page of a list. Next is the cursor of the following page, or
+// empty when this page is the last.
+type Page[T any] struct {
+	Items []T
+	Next  string
+}
+
+// ListParams pages through a list. A zero Limit means DefaultLimit; stores
+// cap it at MaxLimit. Cursor is empty for the first page, else a Next value
+// the same store returned for the same list (ErrInvalidCursor otherwise).
+type ListParams struct {
+	Cursor string
+	Limit  int
+}
+
+// List limits.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 250
+)
+
+// PageLimit returns the limit a store applies.
+func (p ListParams) PageLimit() int {
+	switch {
+	case p.Limit <= 0:
+		return DefaultLimit
+	case p.Limit > MaxLimit:
+		return MaxLimit
+	}
+	return p.Limit
+}
+
+// EndpointFilter selects endpoints; ordered by id, oldest first.
+type EndpointFilter struct {
+	ListParams
+	TenantID string // empty for every tenant
+}
+
+// EventFilter selects events; ordered newest first.
+type EventFilter struct {
+	ListParams
+	TenantID string    // empty for every tenant
+	Type     string    // exact type; empty for every type
+	Since    time.Time // createdAt >= Since, unless zero
+	Until    time.Time // createdAt < Until, unless zero
+}
+
+// DeliveryFilter selects deliveries; ordered newest first.
+type DeliveryFilter struct {
+	ListParams
+	TenantID   string // empty for every tenant
+	EventID    string // empty for every event
+	EndpointID string // empty for every endpoint
+}
+
+// IngestResult is what Store.Ingest did.
+type IngestResult struct {
+	// Event is the stored event: the one given, or, when Duplicate, the one
+	// stored earlier under the same id (which may differ in content or
+	// tenant; the caller decides whether the repeat is the same event).
+	Event Event
+	// Deliveries are the deliveries created, one for each active endpoint
+	// of the event's tenant that matches its type; none when Duplicate.
+	Deliveries []Delivery
+	// Duplicate is true when an event with this id existed; nothing was
+	// written.
+	Duplicate bool
+}
+
+// Store is Herald's storage. Every implementation passes the storetest
+// suite. Endpoint secrets are encrypted at rest by the store; API keys are
+// stored only as hashes. Times are kept to the microsecond (see Timestamp).
+// Methods return ErrNotFound, ErrConflict or ErrInvalidCursor (possibly
+// wrapped) for those conditions.
+type Store interface {
+	// Migrate applies every pending migration; it is safe to call again.
+	Migrate(ctx context.Context) error
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+
+	// CreateTenant stores a new tenant; ErrConflict when the id is taken.
+	CreateTenant(ctx context.Context, t Tenant) error
+	Tenant(ctx context.Context, id string) (Tenant, error)
+	// ListTenants lists tenants ordered by id.
+	ListTenants(ctx context.Context, p ListParams) (Page[Tenant], error)
+	// DeleteTenant removes a tenant with its endpoints and API keys; the
+	// pending deliveries of its endpoints become canceled. Its events and
+	// deliveries stay.
+	DeleteTenant(ctx context.Context, id string, now time.Time) error
+
+	// CreateAPIKey stores a key; ErrConflict when its hash or id exists.
+	CreateAPIKey(ctx context.Context, k APIKey) error
+	// CreateFirstAdminKey stores k only when no admin key exists, atomically
+	// even when several processes start together, and reports whether it did.
+	CreateFirstAdminKey(ctx context.Context, k APIKey) (bool, error)
+	// APIKeyByHash finds the key whose token hashes to hash.
+	APIKeyByHash(ctx context.Context, hash []byte) (APIKey, error)
+	// ListAPIKeys lists a tenant's keys ordered by id.
+	ListAPIKeys(ctx context.Context, tenantID string, p ListParams) (Page[APIKey], error)
+	// DeleteAPIKey removes a tenant's key; ErrNotFound when that tenant has
+	// no such key.
+	DeleteAPIKey(ctx context.Context, tenantID, id string) error
+	// TouchAPIKey sets a key's LastUsedAt.
+	TouchAPIKey(ctx context.Context, id string, at time.Time) error
+
+	// CreateEndpoint stores a new endpoint; ErrNotFound when its tenant does
+	// not exist.
+	CreateEndpoint(ctx context.Context, e Endpoint) error
+	Endpoint(ctx context.Context, id string) (Endpoint, error)
+	ListEndpoints(ctx context.Context, f EndpointFilter) (Page[Endpoint], error)
+	// UpdateEndpoint replaces every field of the endpoint but its id, tenant
+	// and CreatedAt.
+	UpdateEndpoint(ctx context.Context, e Endpoint) error
+	// DeleteEndpoint removes an endpoint; its pending deliveries become
+	// canceled and its delivery log stays.
+	DeleteEndpoint(ctx context.Context, id string, now time.Time) error
+
+	// Ingest stores ev and one pending delivery for each active endpoint of
+	// its tenant whose events match its type, in one transaction, durably,
+	// before it returns. When an event with ev.ID exists it writes nothing
+	// and returns that event with Duplicate set.
+	Ingest(ctx context.Context, ev Event) (IngestResult, error)
+	Event(ctx context.Context, id string) (Event, error)
+	ListEvents(ctx context.Context, f EventFilter) (Page[Event], error)
+
+	Delivery(ctx context.Context, id string) (Delivery, error)
+	ListDeliveries(ctx context.Context, f DeliveryFilter) (Page[Delivery], error)
+
+	// CreateEventType adds a catalogue entry; ErrConflict when the name is
+	// taken.
+	CreateEventType(ctx context.Context, t EventType) error
+	// ListEventTypes lists the catalogue ordered by name.
+	ListEventTypes(ctx context.Context, p ListParams) (Page[EventType], error)
+}
