@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // OperationalPrefix begins the types of Herald's own operational events.
@@ -58,6 +59,8 @@ func (e Event) Validate() error {
 		fe.add("data", "is required")
 	case !json.Valid(e.Data):
 		fe.add("data", "must be valid JSON")
+	case !utf8.Valid(e.Data): // json.Valid accepts invalid UTF-8 in strings; RFC 8259 does not
+		fe.add("data", "must be UTF-8")
 	case bytes.TrimLeft(e.Data, " \t\r\n")[0] != '{':
 		fe.add("data", "must be a JSON object")
 	}

@@ -14,6 +14,7 @@ const (
 	PrefixDelivery = "dlv_"
 	PrefixAttempt  = "att_"
 	PrefixAPIKey   = "key_"
+	PrefixTenant   = "ten_" // for tenants created without a caller-chosen id
 )
 
 // NewID returns a new prefixed, time-sortable id such as "evt_01J…".

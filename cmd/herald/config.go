@@ -1,0 +1,250 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/internal/hook"
+	"github.com/heraldhq/herald/internal/seal"
+	"github.com/spf13/pflag"
+)
+
+// serveConfig is everything `herald serve` is told, parsed and checked.
+type serveConfig struct {
+	Addr              string
+	PublicURL         string
+	Database          string
+	AdminKey          string
+	SecretKey         []byte // nil: use (or create) the key file beside a SQLite database
+	AllowDestinations []netip.Prefix
+	RetrySchedule     []time.Duration // nil: hook.DefaultRetrySchedule
+	MaxPayload        int64
+	ShutdownGrace     time.Duration
+}
+
+// serveFlags are the raw flag values, kept as strings so that one function
+// checks each with an error that names the flag (or its variable).
+type serveFlags struct {
+	addr, publicURL, database, adminKey, secretKey string
+	allowDestinations, retrySchedule, maxPayload   string
+	shutdownGrace                                  string
+
+	fromEnv map[string]string // flag name → the variable that set it
+}
+
+func (f *serveFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address the API listens on")
+	fs.StringVar(&f.publicURL, "public-url", "", "how others reach this server, for links (default http:// + addr)")
+	f.registerDatabase(fs)
+	fs.StringVar(&f.adminKey, "admin-key", "", "a platform (admin) API key to accept; one is generated on first start when none exists")
+	fs.StringVar(&f.allowDestinations, "allow-destinations", "", "comma-separated CIDRs deliveries may reach despite the SSRF guard (development)")
+	fs.StringVar(&f.retrySchedule, "retry-schedule", "", "comma-separated delays before each retry (default 5s,5m,30m,2h,5h,10h,14h,20h,24h)")
+	fs.StringVar(&f.maxPayload, "max-payload", "256KiB", "largest request body accepted for one event (bytes, KiB or MiB)")
+	fs.StringVar(&f.shutdownGrace, "shutdown-grace", "10s", "how long shutdown waits for requests in flight")
+}
+
+// registerDatabase adds the flags every command that opens the database
+// shares.
+func (f *serveFlags) registerDatabase(fs *pflag.FlagSet) {
+	fs.StringVar(&f.database, "database", "herald.db", "a SQLite file path, or a postgres:// URL")
+	fs.StringVar(&f.secretKey, "secret-key", "", "32 bytes, base64: encrypts endpoint secrets at rest (SQLite default: a key file beside the database)")
+}
+
+// applyEnv gives every flag not set on the command line the value of its
+// environment variable HERALD_<NAME>, if that is set.
+func (f *serveFlags) applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
+	f.fromEnv = map[string]string{}
+	var err error
+	fs.VisitAll(func(fl *pflag.Flag) {
+		if fl.Changed || err != nil || fl.Name == "help" {
+			return
+		}
+		if v := getenv(envName(fl.Name)); v != "" {
+			f.fromEnv[fl.Name] = envName(fl.Name)
+			if e := fs.Set(fl.Name, v); e != nil {
+				err = usageError{fmt.Errorf("invalid %s: %v", envName(fl.Name), e)}
+			}
+		}
+	})
+	return err
+}
+
+// invalid returns the error for a bad value of a flag, naming the
+// environment variable too when the value came from there.
+func (f *serveFlags) invalid(flag string, err error) error {
+	if env, ok := f.fromEnv[flag]; ok {
+		return usageError{fmt.Errorf("invalid %s (--%s): %v", env, flag, err)}
+	}
+	return usageError{fmt.Errorf("invalid --%s: %v", flag, err)}
+}
+
+// envName is the environment variable of a flag: --allow-destinations reads
+// HERALD_ALLOW_DESTINATIONS.
+func envName(flag string) string {
+	return "HERALD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// parse checks every value and returns the configuration, or an error
+// naming the first bad flag.
+func (f *serveFlags) parse() (serveConfig, error) {
+	var c serveConfig
+	bad := func(flag string, err error) (serveConfig, error) {
+		return serveConfig{}, f.invalid(flag, err)
+	}
+	var err error
+	if c.Addr, err = parseAddr(f.addr); err != nil {
+		return bad("addr", err)
+	}
+	c.PublicURL = f.publicURL
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Addr
+	} else if err := checkPublicURL(c.PublicURL); err != nil {
+		return bad("public-url", err)
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.Database, c.SecretKey, err = f.parseDatabase(); err != nil {
+		return serveConfig{}, err
+	}
+	if f.adminKey != "" && (len(f.adminKey) < 16 || strings.ContainsAny(f.adminKey, " \t\r\n")) {
+		return bad("admin-key", errors.New("must be at least 16 characters with no white space"))
+	}
+	c.AdminKey = f.adminKey
+	if c.AllowDestinations, err = parseDestinations(f.allowDestinations); err != nil {
+		return bad("allow-destinations", err)
+	}
+	if c.RetrySchedule, err = parseSchedule(f.retrySchedule); err != nil {
+		return bad("retry-schedule", err)
+	}
+	if c.MaxPayload, err = parseBytes(f.maxPayload); err != nil {
+		return bad("max-payload", err)
+	}
+	if c.ShutdownGrace, err = time.ParseDuration(f.shutdownGrace); err != nil || c.ShutdownGrace < 0 {
+		return bad("shutdown-grace", errors.New("must be a duration such as 10s"))
+	}
+	return c, nil
+}
+
+// parseDatabase checks --database and --secret-key.
+func (f *serveFlags) parseDatabase() (string, []byte, error) {
+	if f.database == "" {
+		return "", nil, f.invalid("database", errors.New("must not be empty"))
+	}
+	if isPostgres(f.database) {
+		return "", nil, f.invalid("database", errors.New("PostgreSQL is not supported yet; give a SQLite file path"))
+	}
+	if f.secretKey == "" {
+		return f.database, nil, nil
+	}
+	key, err := seal.ParseKey(f.secretKey)
+	if err != nil {
+		return "", nil, f.invalid("secret-key", fmt.Errorf("%v (want 32 bytes, base64)", err))
+	}
+	return f.database, key, nil
+}
+
+func isPostgres(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+func parseAddr(s string) (string, error) {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is not host:port", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return "", fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return s, nil
+}
+
+func checkPublicURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http or https URL", s)
+	}
+	return nil
+}
+
+// neverAllowed are destinations --allow-destinations may not open: cloud
+// metadata services live there, and no webhook belongs there.
+var neverAllowed = []netip.Prefix{
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("fe80::/10"),
+	netip.MustParsePrefix("fd00:ec2::254/128"),
+}
+
+func parseDestinations(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range splitList(s) {
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR such as 127.0.0.1/32", part)
+		}
+		p = p.Masked()
+		for _, n := range neverAllowed {
+			if p.Overlaps(n) {
+				return nil, fmt.Errorf("%s overlaps %s, which is never allowed (cloud metadata and link-local)", p, n)
+			}
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func parseSchedule(s string) ([]time.Duration, error) {
+	parts := splitList(s)
+	if len(parts) == 0 {
+		return nil, nil
+	}
+	out := make([]time.Duration, 0, len(parts))
+	for _, part := range parts {
+		d, err := time.ParseDuration(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a duration such as 5s or 2h", part)
+		}
+		out = append(out, d)
+	}
+	if err := hook.ValidateSchedule(out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// maxMaxPayload bounds --max-payload: an event is held in memory whole.
+const maxMaxPayload = 64 << 20
+
+// parseBytes reads a size in bytes with an optional KiB or MiB suffix.
+func parseBytes(s string) (int64, error) {
+	mult := int64(1)
+	num := strings.TrimSpace(s)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"B", 1}} {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > maxMaxPayload/mult {
+		return 0, fmt.Errorf("%q is not a size from 1 byte to 64MiB, such as 256KiB", s)
+	}
+	return n * mult, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/heraldhq/herald/internal/hook"
+	"github.com/heraldhq/herald/internal/server"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+)
+
+func newServeCmd(getenv func(string) string, stderr io.Writer) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Herald server",
+		Long: "Run the Herald server: the HTTP API and durable ingest.\n\n" +
+			"Every flag may also be set by its environment variable: --allow-destinations\n" +
+			"reads HERALD_ALLOW_DESTINATIONS, and so on. A flag given wins over its variable.",
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.applyEnv(cmd.Flags(), getenv); err != nil {
+				return err
+			}
+			cfg, err := f.parse()
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, stderr)
+		},
+	}
+	f.register(cmd.Flags())
+	return cmd
+}
+
+// serve runs the server until ctx ends, then shuts down within the grace
+// period.
+func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	store, err := openStore(ctx, cfg.Database, cfg.SecretKey, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if err := ensureAdminKey(ctx, store, cfg.AdminKey, stderr); err != nil {
+		return err
+	}
+	handler, err := server.New(server.Config{
+		Store:      store,
+		Logger:     log,
+		MaxPayload: cfg.MaxPayload,
+		PublicURL:  cfg.PublicURL,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on --addr %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "database", cfg.Database, "publicURL", cfg.PublicURL)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			return fmt.Errorf("shut down http: %w", err)
+		}
+		return nil
+	})
+	err = g.Wait()
+	log.Info("stopped")
+	return err
+}
+
+// ensureAdminKey makes sure an admin key exists: the one given, which is
+// stored (hashed) if it is new, or else, when none is stored yet, a fresh one
+// that is printed once.
+func ensureAdminKey(ctx context.Context, store hook.Store, given string, stderr io.Writer) error {
+	now := time.Now()
+	if given != "" {
+		_, err := store.APIKeyByHash(ctx, hook.HashToken(given))
+		if !errors.Is(err, hook.ErrNotFound) {
+			return err
+		}
+		err = store.CreateAPIKey(ctx, hook.KeyFromToken("", given, now))
+		if errors.Is(err, hook.ErrConflict) { // another process stored it first
+			return nil
+		}
+		return err
+	}
+	key, token := hook.NewAPIKey("", now)
+	created, err := store.CreateFirstAdminKey(ctx, key)
+	if err != nil {
+		return fmt.Errorf("create admin key: %w", err)
+	}
+	if created {
+		fmt.Fprintf(stderr, "\nHerald created an admin API key. It is shown only this once; keep it safe:\n\n    %s\n\n", token)
+	}
+	return nil
+}

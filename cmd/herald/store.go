@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+
+	"github.com/heraldhq/herald/internal/hook"
+	"github.com/heraldhq/herald/internal/seal"
+	"github.com/heraldhq/herald/internal/sqlite"
+)
+
+// openStore opens the database named by --database. With SQLite and no
+// --secret-key, the key that seals endpoint secrets lives in a file beside
+// the database, created on first use with mode 0600.
+func openStore(ctx context.Context, database string, secretKey []byte, log *slog.Logger) (hook.Store, error) {
+	if secretKey == nil {
+		var err error
+		if secretKey, err = keyFile(database+".key", database); err != nil {
+			return nil, err
+		}
+	}
+	box, err := seal.New(secretKey)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlite.Open(ctx, database, sqlite.Options{Secrets: box, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", database, err)
+	}
+	return db, nil
+}
+
+// keyFile reads the secret key stored at path, or creates it when the
+// database is new. A database that exists without its key file is refused:
+// a fresh key could not open the secrets sealed with the lost one.
+func keyFile(path, database string) ([]byte, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if st, err := os.Stat(database); err == nil && st.Size() > 0 {
+			return nil, fmt.Errorf("database %s exists but its secret key file %s is missing: give --secret-key or restore the file", database, path)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		_, werr := f.WriteString(seal.NewKey() + "\n")
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return nil, fmt.Errorf("write secret key file: %w", werr)
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("create secret key file: %w", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read secret key file: %w", err)
+	}
+	key, err := seal.ParseKey(string(bytes.TrimSpace(b)))
+	if err != nil {
+		return nil, fmt.Errorf("secret key file %s: %v", path, err)
+	}
+	return key, nil
+}

@@ -1,0 +1,248 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/internal/hook"
+)
+
+// Media types a request body may have.
+const (
+	mediaJSON       = "application/json"
+	mediaMergePatch = "application/merge-patch+json"
+)
+
+// readBody reads the body of r, at most limit bytes, and decodes it into in.
+// An empty body decodes as {}. Unknown fields are refused, so that a typo in
+// an optional field ("maxInflight") is an error rather than a silent default;
+// so is anything after the JSON object. mergePatch admits
+// application/merge-patch+json as well as application/json.
+func readBody(r *http.Request, limit int64, mergePatch bool, in any) error {
+	if r.ContentLength > limit {
+		return tooLarge(limit)
+	}
+	body, err := io.ReadAll(r.Body) // r.Body is a MaxBytesReader
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return tooLarge(limit)
+		}
+		return malformed("the request body could not be read")
+	}
+	if len(body) == 0 {
+		return nil
+	}
+	if err := checkMediaType(r.Header.Get("Content-Type"), mergePatch); err != nil {
+		return err
+	}
+	return decodeJSON(body, in)
+}
+
+func tooLarge(limit int64) error {
+	return &statusError{http.StatusRequestEntityTooLarge, typeTooLarge,
+		fmt.Sprintf("the request body is larger than %d bytes", limit), nil}
+}
+
+// checkMediaType accepts application/json (and, for a merge patch,
+// application/merge-patch+json) with no parameters but a UTF-8 charset.
+func checkMediaType(ct string, mergePatch bool) error {
+	want := "application/json"
+	if mergePatch {
+		want = "application/json or application/merge-patch+json"
+	}
+	if ct == "" {
+		return unsupported("the request has a body but no Content-Type; send " + want)
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || !(mt == mediaJSON || mergePatch && mt == mediaMergePatch) {
+		return unsupported(fmt.Sprintf("Content-Type %q is not supported; send %s", ct, want))
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return unsupported(fmt.Sprintf("Content-Type parameter %s=%s is not supported; JSON is UTF-8", k, v))
+		}
+	}
+	return nil
+}
+
+func unsupported(detail string) error {
+	return &statusError{http.StatusUnsupportedMediaType, typeUnsupportedMedia, detail, nil}
+}
+
+// decodeJSON decodes exactly one JSON object from body into in.
+func decodeJSON(body []byte, in any) error {
+	if b := bytes.TrimLeft(body, " \t\r\n"); len(b) > 0 && b[0] != '{' {
+		return malformed("the request body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(in); err != nil {
+		return decodeError(err, body, in)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return malformed("the request body holds more than one JSON value")
+	}
+	// encoding/json matches keys case-insensitively; the API's names are
+	// exact, so "URL" is as unknown as "uri".
+	if name := unknownField(body, reflect.TypeOf(in)); name != "" {
+		return invalid(name, "is not a field of this request (names are case-sensitive)")
+	}
+	return nil
+}
+
+// decodeError turns a decoding error into a client error. encoding/json has
+// no typed error for an unknown field, so that case is found by comparing
+// the body's keys with the fields of in rather than by reading the message.
+func decodeError(err error, body []byte, in any) error {
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return malformed("the request body is not valid JSON: %s (at byte %d)", se.Error(), se.Offset)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return malformed("the request body ends inside a JSON value")
+	}
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		if te.Field == "" {
+			return malformed("the request body must be a JSON object")
+		}
+		return invalid(te.Field, "must be %s", jsonKind(te.Type))
+	}
+	if name := unknownField(body, reflect.TypeOf(in)); name != "" {
+		return invalid(name, "is not a field of this request (names are case-sensitive)")
+	}
+	return malformed("the request body could not be decoded")
+}
+
+// jsonKind names the JSON kind of values that decode into t.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "a JSON value of another kind"
+}
+
+// unknownField returns a top-level key of the JSON object body that
+// is not a json-tagged field of the struct that t points to.
+func unknownField(body []byte, t reflect.Type) string {
+	var obj map[string]json.RawMessage
+	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct || json.Unmarshal(body, &obj) != nil {
+		return ""
+	}
+	known := map[string]bool{}
+	st := t.Elem()
+	for i := range st.NumField() {
+		name, _, _ := strings.Cut(st.Field(i).Tag.Get("json"), ",")
+		known[name] = true
+	}
+	for k := range obj {
+		if !known[k] {
+			return k
+		}
+	}
+	return ""
+}
+
+// timeOrNull is t in UTC, or nil (JSON null) for the zero time, which stands
+// for "never".
+func timeOrNull(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// durations formats a schedule as Go duration strings; nil stays nil.
+func durations(ds []time.Duration) []string {
+	if ds == nil {
+		return nil
+	}
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.String()
+	}
+	return out
+}
+
+// parseDuration parses a Go duration string such as "15s" for field.
+func parseDuration(fe *fieldErrors, field, s string) time.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		fe.add(field, "must be a duration such as \"15s\" or \"500ms\"")
+	}
+	return d
+}
+
+// fieldErrors collects the field errors of one request.
+type fieldErrors []hook.FieldError
+
+func (fe *fieldErrors) add(field, format string, args ...any) {
+	*fe = append(*fe, hook.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// err returns nil when nothing was collected, else a *hook.ValidationError.
+func (fe fieldErrors) err() error {
+	if len(fe) == 0 {
+		return nil
+	}
+	return &hook.ValidationError{Fields: fe}
+}
+
+// validate runs a domain validation and adds its errors for fields that
+// have none yet, so that a field that did not parse is not reported twice.
+func (fe *fieldErrors) validate(err error) error {
+	ve, ok := errors.AsType[*hook.ValidationError](err)
+	if err != nil && !ok {
+		return err
+	}
+	if ok {
+		seen := map[string]bool{}
+		for _, f := range *fe {
+			seen[f.Field] = true
+		}
+		for _, f := range ve.Fields {
+			if !seen[f.Field] {
+				*fe = append(*fe, f)
+			}
+		}
+	}
+	return fe.err()
+}
+
+// nonNil returns s, or an empty slice for nil, so that it encodes as [].
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// nonNilMap returns m, or an empty map for nil, so that it encodes as {}.
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}

@@ -1,0 +1,151 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/heraldhq/herald/internal/hook"
+)
+
+// readTestBody runs readBody on a request with body and Content-Type ct,
+// as the adapter would, and returns the problem it maps to (zero on success).
+func readTestBody(t *testing.T, body io.Reader, ct string, mergePatch bool, in any) problem {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, "/", body)
+	if ct != "" {
+		r.Header.Set("Content-Type", ct)
+	}
+	if _, ok := body.(chunked); ok {
+		r.ContentLength = -1
+	}
+	r.Body = http.MaxBytesReader(httptest.NewRecorder(), r.Body, 64)
+	if err := readBody(r, 64, mergePatch, in); err != nil {
+		return problemFor(err)
+	}
+	return problem{}
+}
+
+// chunked hides the length of a body, as a chunked request does.
+type chunked struct{ io.Reader }
+
+func TestReadBody(t *testing.T) {
+	t.Parallel()
+	type in struct {
+		Name   string   `json:"name"`
+		Count  int      `json:"count"`
+		Events []string `json:"events"`
+	}
+	tests := []struct {
+		name       string
+		body       io.Reader
+		ct         string
+		mergePatch bool
+		wantStatus int
+		wantType   string
+		wantField  string
+	}{
+		{name: "ok", body: strings.NewReader(`{"name":"a"}`), ct: "application/json"},
+		{name: "charset", body: strings.NewReader(`{"name":"a"}`), ct: "application/json; charset=UTF-8"},
+		{name: "empty body is {}", body: strings.NewReader(``)},
+		{name: "merge patch", body: strings.NewReader(`{}`), ct: "application/merge-patch+json", mergePatch: true},
+		{name: "merge patch on POST", body: strings.NewReader(`{}`), ct: "application/merge-patch+json", wantStatus: 415, wantType: typeUnsupportedMedia},
+		{name: "no content type", body: strings.NewReader(`{}`), wantStatus: 415, wantType: typeUnsupportedMedia},
+		{name: "text/plain", body: strings.NewReader(`{}`), ct: "text/plain", wantStatus: 415, wantType: typeUnsupportedMedia},
+		{name: "latin1", body: strings.NewReader(`{}`), ct: "application/json; charset=latin1", wantStatus: 415, wantType: typeUnsupportedMedia},
+		{name: "bad media type", body: strings.NewReader(`{}`), ct: "application/", wantStatus: 415, wantType: typeUnsupportedMedia},
+		{name: "too large", body: strings.NewReader(`{"name":"` + strings.Repeat("a", 100) + `"}`), ct: "application/json", wantStatus: 413, wantType: typeTooLarge},
+		{name: "too large chunked", body: chunked{strings.NewReader(`{"name":"` + strings.Repeat("a", 100) + `"}`)}, ct: "application/json", wantStatus: 413, wantType: typeTooLarge},
+		{name: "64 bytes chunked", body: chunked{strings.NewReader(`{"name":"` + strings.Repeat("a", 52) + `"}`)}, ct: "application/json"},
+		{name: "syntax", body: strings.NewReader(`{"name":x}`), ct: "application/json", wantStatus: 400, wantType: typeMalformed},
+		{name: "truncated", body: strings.NewReader(`{"name":`), ct: "application/json", wantStatus: 400, wantType: typeMalformed},
+		{name: "trailing object", body: strings.NewReader(`{} {}`), ct: "application/json", wantStatus: 400, wantType: typeMalformed},
+		{name: "trailing garbage", body: strings.NewReader(`{}x`), ct: "application/json", wantStatus: 400, wantType: typeMalformed},
+		{name: "trailing space", body: strings.NewReader("{} \n"), ct: "application/json"},
+		{name: "array", body: strings.NewReader(`[]`), ct: "application/json", wantStatus: 400, wantType: typeMalformed},
+		{name: "null", body: strings.NewReader(`null`), ct: "application/json", wantStatus: 400, wantType: typeMalformed},
+		{name: "unknown field", body: strings.NewReader(`{"nmae":"a"}`), ct: "application/json", wantStatus: 400, wantType: typeValidation, wantField: "nmae"},
+		{name: "wrong type", body: strings.NewReader(`{"count":"3"}`), ct: "application/json", wantStatus: 400, wantType: typeValidation, wantField: "count"},
+		{name: "wrong element type", body: strings.NewReader(`{"events":[1]}`), ct: "application/json", wantStatus: 400, wantType: typeValidation, wantField: "events"},
+		{name: "fraction for integer", body: strings.NewReader(`{"count":1.5}`), ct: "application/json", wantStatus: 400, wantType: typeValidation, wantField: "count"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var v in
+			got := readTestBody(t, tt.body, tt.ct, tt.mergePatch, &v)
+			if got.Status != tt.wantStatus || got.Type != tt.wantType {
+				t.Fatalf("problem = %d %s (%s), want %d %s", got.Status, got.Type, got.Detail, tt.wantStatus, tt.wantType)
+			}
+			if tt.wantField != "" && (len(got.Errors) != 1 || got.Errors[0].Field != tt.wantField) {
+				t.Errorf("errors = %+v, want one for field %q", got.Errors, tt.wantField)
+			}
+		})
+	}
+}
+
+func TestDecodeKeepsRawData(t *testing.T) {
+	t.Parallel()
+	body := `{"type":"payout.paid","data":{"amount": 123456789012345678901234567890, "b":[1, 2]}}`
+	var in eventIn
+	if err := decodeJSON([]byte(body), &in); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(in.Data), `{"amount": 123456789012345678901234567890, "b":[1, 2]}`; got != want {
+		t.Errorf("data = %s, want %s", got, want)
+	}
+}
+
+func TestProblemFor(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  error
+		want problem
+	}{
+		{fmt.Errorf("get endpoint: %w", hook.ErrNotFound), newProblem(404, typeNotFound, "The resource does not exist.")},
+		{notFound("no endpoint %q", "ep_1"), newProblem(404, typeNotFound, `no endpoint "ep_1"`)},
+		{fmt.Errorf("create tenant: %w", hook.ErrConflict), newProblem(409, typeConflict, "The request conflicts with an existing resource.")},
+		{invalid("url", "is required"), problem{Type: typeValidation, Title: "Bad Request", Status: 400,
+			Detail: "The request has invalid fields; see errors.", Errors: []hook.FieldError{{Field: "url", Message: "is required"}}}},
+		{fmt.Errorf("list: %w", hook.ErrInvalidCursor), problem{Type: typeValidation, Title: "Bad Request", Status: 400,
+			Detail: "The request has invalid fields; see errors.", Errors: []hook.FieldError{{Field: "cursor", Message: "is not a nextCursor from this list"}}}},
+		{errors.New("database is locked at /var/lib/herald.db"), newProblem(500, typeInternal, genericInternalDetail)},
+		{forbidden("no"), newProblem(403, typeForbidden, "no")},
+		{unauthorized("who"), newProblem(401, typeUnauthorized, "who")},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(tt.want, problemFor(tt.err)); diff != "" {
+			t.Errorf("problemFor(%v) mismatch (-want +got):\n%s", tt.err, diff)
+		}
+	}
+}
+
+func TestMergeMap(t *testing.T) {
+	t.Parallel()
+	str := func(s string) *string { return &s }
+	old := map[string]string{"Authorization": "Bearer x", "X-A": "1"}
+	tests := []struct {
+		name  string
+		patch opt[map[string]*string]
+		want  map[string]string
+	}{
+		{"absent", opt[map[string]*string]{}, old},
+		{"null", opt[map[string]*string]{Set: true, Null: true}, nil},
+		{"merge", opt[map[string]*string]{Set: true, Value: map[string]*string{"authorization": nil, "x-a": str("2"), "X-B": str("3")}},
+			map[string]string{"x-a": "2", "X-B": "3"}},
+	}
+	for _, tt := range tests {
+		got := mergeMap(old, tt.patch, http.CanonicalHeaderKey)
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("%s: mergeMap mismatch (-want +got):\n%s", tt.name, diff)
+		}
+	}
+	if len(old) != 2 || old["X-A"] != "1" {
+		t.Errorf("mergeMap changed its input: %v", old)
+	}
+}

@@ -1,0 +1,36 @@
+package server
+
+// routes registers every route of the API. Access and body limits are part
+// of each line, so this file is the whole map of who may do what.
+func (s *Server) routes() {
+	admin := opts{access: adminOnly}
+	keyed := opts{access: anyKey}
+	m := s.mux
+
+	m.Handle("GET /healthz", handle(s, opts{access: public}, s.healthz))
+	m.Handle("GET /readyz", handle(s, opts{access: public}, s.readyz))
+
+	m.Handle("POST /v1/tenants", handle(s, admin, s.createTenant))
+	m.Handle("GET /v1/tenants", handle(s, admin, s.listTenants))
+	m.Handle("GET /v1/tenants/{id}", handle(s, keyed, s.getTenant)) // a tenant key may read its own
+	m.Handle("DELETE /v1/tenants/{id}", handle(s, admin, s.deleteTenant))
+
+	m.Handle("POST /v1/tenants/{id}/api-keys", handle(s, admin, s.createAPIKey))
+	m.Handle("GET /v1/tenants/{id}/api-keys", handle(s, admin, s.listAPIKeys))
+	m.Handle("DELETE /v1/tenants/{id}/api-keys/{keyId}", handle(s, admin, s.deleteAPIKey))
+
+	m.Handle("POST /v1/webhook-endpoints", handle(s, keyed, s.createEndpoint))
+	m.Handle("GET /v1/webhook-endpoints", handle(s, keyed, s.listEndpoints))
+	m.Handle("GET /v1/webhook-endpoints/{id}", handle(s, keyed, s.getEndpoint))
+	m.Handle("PATCH /v1/webhook-endpoints/{id}", handle(s, opts{access: anyKey, mergePatch: true}, s.patchEndpoint))
+	m.Handle("DELETE /v1/webhook-endpoints/{id}", handle(s, keyed, s.deleteEndpoint))
+	m.Handle("GET /v1/webhook-endpoints/{id}/secret", handle(s, keyed, s.getEndpointSecret))
+
+	m.Handle("POST /v1/events", handle(s, opts{access: anyKey, maxBody: s.maxPayload}, s.createEvent))
+	m.Handle("GET /v1/events", handle(s, keyed, s.listEvents))
+	m.Handle("GET /v1/events/{id}", handle(s, keyed, s.getEvent))
+	m.Handle("GET /v1/events/{id}/deliveries", handle(s, keyed, s.listEventDeliveries))
+
+	m.Handle("POST /v1/event-types", handle(s, opts{access: adminOnly, maxBody: s.maxPayload}, s.createEventType))
+	m.Handle("GET /v1/event-types", handle(s, keyed, s.listEventTypes))
+}

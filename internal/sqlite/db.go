@@ -1,0 +1,241 @@
+// Package sqlite implements hook.Store on an embedded SQLite database with
+// the pure-Go driver modernc.org/sqlite.
+//
+// Every write goes through one writer connection, owned by one goroutine,
+// which commits concurrent writes together (group commit, see writer.go).
+// Reads use a pool of read-only connections; in WAL mode they never wait for
+// the writer. Only one process may open a database at a time: Open takes an
+// exclusive lock on a file beside it.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald/internal/hook"
+	"github.com/heraldhq/herald/internal/seal"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+var _ hook.Store = (*DB)(nil)
+
+// ErrInUse means another process (or another DB in this one) has the
+// database open.
+var ErrInUse = errors.New("in use by another process")
+
+// ErrClosed is returned by operations on a closed DB.
+var ErrClosed = errors.New("sqlite: database is closed")
+
+// Options configure Open.
+type Options struct {
+	// Secrets seals endpoint secrets at rest. Required.
+	Secrets *seal.Box
+	// ReadConns is the size of the reader pool; zero means
+	// max(4, GOMAXPROCS).
+	ReadConns int
+	// BatchWindow is how long the writer waits after the first write of a
+	// batch for others to join it. Zero (the default) adds no delay: writes
+	// that arrive while a batch commits form the next batch, which is
+	// where group commit gains most.
+	BatchWindow time.Duration
+	// MaxBatch bounds the writes committed together; zero means 128.
+	MaxBatch int
+	// BusyTimeout is how long a connection waits for a lock held elsewhere
+	// (a checkpoint, or a sqlite3 shell) before failing; zero means 5s.
+	BusyTimeout time.Duration
+	// Logger receives migration notices; nil discards them.
+	Logger *slog.Logger
+}
+
+// DB is a Herald store in one SQLite file. It is safe for concurrent use.
+type DB struct {
+	path string
+	box  *seal.Box
+	log  *slog.Logger
+	read *sql.DB // query_only connections
+	wdb  *sql.DB // the one writer connection, used only by w
+	w    *writer
+	lock *fileLock
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating if needed) the database file at path. It does not
+// migrate; call Migrate before use. The caller must Close the DB.
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	if opts.Secrets == nil {
+		return nil, errors.New("sqlite: Options.Secrets is required")
+	}
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlite: %q is not a database file path", path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	lock, err := lockFile(abs + "-lock")
+	if errors.Is(err, errLocked) {
+		return nil, fmt.Errorf("database %s is %w", path, ErrInUse)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock database %s: %w", path, err)
+	}
+	db := &DB{
+		path: path,
+		box:  opts.Secrets,
+		log:  cmpLogger(opts.Logger),
+		lock: lock,
+	}
+	if err := db.open(ctx, abs, opts); err != nil {
+		if db.read != nil {
+			db.read.Close()
+		}
+		if db.wdb != nil {
+			db.wdb.Close()
+		}
+		lock.release()
+		return nil, err
+	}
+	return db, nil
+}
+
+func cmpLogger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
+
+func (db *DB) open(ctx context.Context, abs string, opts Options) error {
+	busy := opts.BusyTimeout
+	if busy <= 0 {
+		busy = 5 * time.Second
+	}
+	// Every connection enforces foreign keys (SQLite's default is off, per
+	// connection) and waits for locks instead of failing at once. Within
+	// this process nothing contends for the write lock, but a checkpoint
+	// or an operator's sqlite3 shell can hold it briefly.
+	common := url.Values{
+		"_foreign_keys": {"1"},
+		"_busy_timeout": {strconv.FormatInt(busy.Milliseconds(), 10)},
+	}
+
+	// The writer: WAL lets readers run alongside it; synchronous=FULL
+	// syncs the WAL on every commit, so a commit that returned survives a
+	// power loss (NORMAL would only survive a process crash), and group
+	// commit pays that fsync once per batch rather than once per write.
+	// BEGIN IMMEDIATE takes the write lock at once rather than on the first
+	// write.
+	wq := cloneValues(common)
+	wq.Set("_journal_mode", "WAL")
+	wq.Set("_synchronous", "FULL")
+	wq.Set("_txlock", "immediate")
+	wdb, err := sql.Open("sqlite", dsn(abs, wq))
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	db.wdb = wdb
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	conn, err := wdb.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	// journal_mode=WAL quietly stays in the old mode where WAL cannot work
+	// (some network file systems); refuse rather than lose concurrency.
+	var mode string
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		conn.Close()
+		return fmt.Errorf("open database: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		conn.Close()
+		return fmt.Errorf("open database: journal mode is %q, want wal", mode)
+	}
+
+	// Readers: query_only makes a write through a reader an error, so every
+	// write is forced through the writer and its batches.
+	rq := cloneValues(common)
+	rq.Set("_query_only", "1")
+	rq.Set("_synchronous", "FULL")
+	read, err := sql.Open("sqlite", dsn(abs, rq))
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("open database: %w", err)
+	}
+	db.read = read
+	n := opts.ReadConns
+	if n <= 0 {
+		n = max(4, runtime.GOMAXPROCS(0))
+	}
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	read.SetConnMaxLifetime(0)
+	if err := read.PingContext(ctx); err != nil {
+		conn.Close()
+		return fmt.Errorf("open database: %w", err)
+	}
+
+	maxBatch := opts.MaxBatch
+	if maxBatch <= 0 {
+		maxBatch = 128
+	}
+	db.w = newWriter(conn, opts.BatchWindow, maxBatch)
+	return nil
+}
+
+// dsn makes a file: URI, so that any character in the path is escaped
+// rather than read as the start of the driver's parameters.
+func dsn(abs string, q url.Values) string {
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // a Windows drive letter: file:///C:/…
+	}
+	u := url.URL{Scheme: "file", Path: p, RawQuery: q.Encode()}
+	return u.String()
+}
+
+func cloneValues(v url.Values) url.Values {
+	c := make(url.Values, len(v))
+	for k, s := range v {
+		c[k] = append([]string(nil), s...)
+	}
+	return c
+}
+
+// Close stops the writer after it has committed every write already queued,
+// closes the connections and releases the lock. It is safe to call twice.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		db.w.close()
+		errs := []error{db.read.Close(), db.w.conn.Close(), db.wdb.Close(), db.lock.release()}
+		db.closeErr = errors.Join(errs...)
+	})
+	return db.closeErr
+}
+
+// Ping checks that the database answers a query and that the writer runs.
+func (db *DB) Ping(ctx context.Context) error {
+	if db.w.stopped() {
+		return ErrClosed
+	}
+	var one int
+	if err := db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	return nil
+}

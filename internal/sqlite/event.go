@@ -1,0 +1,170 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/heraldhq/herald/internal/hook"
+)
+
+// Ingest stores ev and one pending delivery for each active endpoint of its
+// tenant that matches its type, in one write: one savepoint of one batch,
+// committed before Ingest returns. The id check runs inside that write, and
+// writes are serialized, so of two Ingests of one id exactly one creates the
+// event and the other finds it (Duplicate). A zero CreatedAt means now; the
+// deliveries are due at CreatedAt.
+func (db *DB) Ingest(ctx context.Context, ev hook.Event) (hook.IngestResult, error) {
+	if ev.CreatedAt.IsZero() {
+		ev.CreatedAt = time.Now()
+	}
+	ev.CreatedAt = hook.Timestamp(ev.CreatedAt)
+	var res hook.IngestResult
+	err := db.w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		res, err = ingest(ctx, tx, ev)
+		return err
+	})
+	if err != nil {
+		return hook.IngestResult{}, fmt.Errorf("ingest: %w", err)
+	}
+	return res, nil
+}
+
+func ingest(ctx context.Context, tx *sql.Tx, ev hook.Event) (hook.IngestResult, error) {
+	old, err := scanEvent(tx.QueryRowContext(ctx, "SELECT "+eventColumns+" FROM events WHERE id = ?", ev.ID))
+	if err == nil {
+		return hook.IngestResult{Event: old.Event, Duplicate: true}, nil
+	}
+	if !errors.Is(err, hook.ErrNotFound) {
+		return hook.IngestResult{}, err
+	}
+	// Events have no foreign key to their tenant (they outlive it), so
+	// check here that it exists now.
+	var exists bool
+	err = tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?)", ev.TenantID).Scan(&exists)
+	if err != nil {
+		return hook.IngestResult{}, err
+	}
+	if !exists {
+		return hook.IngestResult{}, fmt.Errorf("tenant %s: %w", ev.TenantID, hook.ErrNotFound)
+	}
+	_, err = tx.ExecContext(ctx, "INSERT INTO events (id, tenant_id, type, data, created_at) VALUES (?, ?, ?, ?, ?)",
+		ev.ID, ev.TenantID, ev.Type, []byte(ev.Data), micros(ev.CreatedAt))
+	if err != nil {
+		return hook.IngestResult{}, translate(err)
+	}
+	eps, err := matchingEndpoints(ctx, tx, ev)
+	if err != nil {
+		return hook.IngestResult{}, err
+	}
+	res := hook.IngestResult{Event: ev}
+	for _, ep := range eps {
+		d := hook.NewDelivery(ev, ep, ev.CreatedAt)
+		if err := insertDelivery(ctx, tx, d); err != nil {
+			return hook.IngestResult{}, err
+		}
+		res.Deliveries = append(res.Deliveries, d)
+	}
+	return res, nil
+}
+
+// matchingEndpoints returns the active endpoints of ev's tenant whose event
+// patterns match its type, ordered by id, with only ID and Events set.
+func matchingEndpoints(ctx context.Context, tx *sql.Tx, ev hook.Event) ([]hook.Endpoint, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT id, events FROM endpoints WHERE tenant_id = ? AND status = ? ORDER BY id",
+		ev.TenantID, hook.EndpointActive)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var eps []hook.Endpoint
+	for rows.Next() {
+		var (
+			ep     hook.Endpoint
+			events string
+		)
+		if err := rows.Scan(&ep.ID, &events); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(events), &ep.Events); err != nil {
+			return nil, fmt.Errorf("endpoint %s events: %w", ep.ID, err)
+		}
+		if ep.Matches(ev.Type) {
+			eps = append(eps, ep)
+		}
+	}
+	return eps, rows.Err()
+}
+
+// seqEvent is an event with its position in the newest-first order.
+type seqEvent struct {
+	seq int64
+	hook.Event
+}
+
+const eventColumns = "seq, id, tenant_id, type, data, created_at"
+
+func scanEvent(s scanner) (seqEvent, error) {
+	var (
+		e       seqEvent
+		data    []byte
+		created int64
+	)
+	if err := s.Scan(&e.seq, &e.ID, &e.TenantID, &e.Type, &data, &created); err != nil {
+		return seqEvent{}, translate(err)
+	}
+	e.Data = json.RawMessage(data)
+	e.CreatedAt = fromMicros(created)
+	return e, nil
+}
+
+// Event returns the event id, its data the bytes the producer sent.
+func (db *DB) Event(ctx context.Context, id string) (hook.Event, error) {
+	e, err := scanEvent(db.read.QueryRowContext(ctx, "SELECT "+eventColumns+" FROM events WHERE id = ?", id))
+	if err != nil {
+		return hook.Event{}, fmt.Errorf("get event: %w", err)
+	}
+	return e.Event, nil
+}
+
+// ListEvents lists events newest first: by ingest order, since producer
+// chosen ids do not sort by time.
+func (db *DB) ListEvents(ctx context.Context, f hook.EventFilter) (hook.Page[hook.Event], error) {
+	before, err := decodeSeqCursor(listEvents, f.Cursor)
+	if err != nil {
+		return hook.Page[hook.Event]{}, fmt.Errorf("list events: %w", err)
+	}
+	var w where
+	if before > 0 {
+		w.add("seq < ?", before)
+	}
+	if f.TenantID != "" {
+		w.add("tenant_id = ?", f.TenantID)
+	}
+	if f.Type != "" {
+		w.add("type = ?", f.Type)
+	}
+	if !f.Since.IsZero() {
+		w.add("created_at >= ?", micros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		w.add("created_at < ?", micros(f.Until))
+	}
+	limit := f.PageLimit()
+	es, err := queryList(ctx, db.read, scanEvent,
+		"SELECT "+eventColumns+" FROM events"+w.String()+" ORDER BY seq DESC LIMIT ?", append(w.args, limit+1)...)
+	if err != nil {
+		return hook.Page[hook.Event]{}, fmt.Errorf("list events: %w", err)
+	}
+	p := page(es, limit, listEvents, func(e seqEvent) string { return strconv.FormatInt(e.seq, 10) })
+	out := hook.Page[hook.Event]{Items: make([]hook.Event, len(p.Items)), Next: p.Next}
+	for i, e := range p.Items {
+		out.Items[i] = e.Event
+	}
+	return out, nil
+}
