@@ -109,7 +109,8 @@ type Store interface {
 	// DeleteAPIKey removes a tenant's key; ErrNotFound when that tenant has
 	// no such key.
 	DeleteAPIKey(ctx context.Context, tenantID, id string) error
-	// TouchAPIKey sets a key's LastUsedAt.
+	// TouchAPIKey sets a key's LastUsedAt; ErrNotFound when it does not
+	// exist.
 	TouchAPIKey(ctx context.Context, id string, at time.Time) error
 
 	// CreateEndpoint stores a new endpoint; ErrNotFound when its tenant does
@@ -127,7 +128,8 @@ type Store interface {
 	// Ingest stores ev and one pending delivery for each active endpoint of
 	// its tenant whose events match its type, in one transaction, durably,
 	// before it returns. When an event with ev.ID exists it writes nothing
-	// and returns that event with Duplicate set.
+	// and returns that event with Duplicate set; otherwise ErrNotFound when
+	// the event's tenant does not exist.
 	Ingest(ctx context.Context, ev Event) (IngestResult, error)
 	Event(ctx context.Context, id string) (Event, error)
 	ListEvents(ctx context.Context, f EventFilter) (Page[Event], error)

@@ -141,9 +141,10 @@ func (db *DB) DeleteEndpoint(ctx context.Context, id string, now time.Time) erro
 		if err := deleteOne(ctx, tx, "DELETE FROM endpoints WHERE id = ?", id); err != nil {
 			return err
 		}
+		// "+status": see DeleteTenant.
 		_, err := tx.ExecContext(ctx, `UPDATE deliveries
 			SET status = ?, next_attempt_at = NULL, updated_at = ?
-			WHERE endpoint_id = ? AND status = ?`,
+			WHERE endpoint_id = ? AND +status = ?`,
 			hook.DeliveryCanceled, micros(now), id, hook.DeliveryPending)
 		return err
 	})

@@ -76,10 +76,12 @@ func (db *DB) ListTenants(ctx context.Context, p hook.ListParams) (hook.Page[hoo
 // transaction. Events and deliveries stay.
 func (db *DB) DeleteTenant(ctx context.Context, id string, now time.Time) error {
 	err := db.w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		// "+status" keeps the planner off the status index, which would
+		// visit every pending delivery of every tenant.
 		_, err := tx.ExecContext(ctx, `UPDATE deliveries
 			SET status = ?, next_attempt_at = NULL, updated_at = ?
-			WHERE status = ? AND endpoint_id IN (SELECT id FROM endpoints WHERE tenant_id = ?)`,
-			hook.DeliveryCanceled, micros(now), hook.DeliveryPending, id)
+			WHERE endpoint_id IN (SELECT id FROM endpoints WHERE tenant_id = ?) AND +status = ?`,
+			hook.DeliveryCanceled, micros(now), id, hook.DeliveryPending)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,199 @@
+package hook
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMatchType(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		pattern, typ string
+		want         bool
+	}{
+		{"payout.paid", "payout.paid", true},
+		{"payout.paid", "payout.paid.v2", false},
+		{"payout.paid", "payout", false},
+		{"payout.*", "payout.paid", true},
+		{"payout.*", "payout.paid.v2", true},
+		{"payout.*", "payout", false},
+		{"payout.*", "payouts.paid", false},
+		{"*", "payout.paid", true},
+		{"*", "herald.endpoint.disabled", false},
+		{"herald.*", "herald.endpoint.disabled", true},
+		{"herald.endpoint.disabled", "herald.endpoint.disabled", true},
+	}
+	for _, tt := range tests {
+		if got := MatchType(tt.pattern, tt.typ); got != tt.want {
+			t.Errorf("MatchType(%q, %q) = %v, want %v", tt.pattern, tt.typ, got, tt.want)
+		}
+	}
+	ep := Endpoint{Events: []string{}}
+	if ep.Matches("payout.paid") {
+		t.Error("an empty events list matched")
+	}
+}
+
+func TestValidEventType(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{"a", "payout.paid", "payout.paid.v2", "A-b_c.9", strings.Repeat("a", 255)} {
+		if !ValidEventType(ok) {
+			t.Errorf("ValidEventType(%q) = false, want true", ok)
+		}
+	}
+	for _, bad := range []string{"", ".", "a.", ".a", "a..b", "a b", "a*", "payout.*", "é", strings.Repeat("a", 256)} {
+		if ValidEventType(bad) {
+			t.Errorf("ValidEventType(%q) = true, want false", bad)
+		}
+	}
+}
+
+func TestValidID(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{"a", "evt_981", "A-9_z", strings.Repeat("x", 255)} {
+		if !ValidID(ok) {
+			t.Errorf("ValidID(%q) = false, want true", ok)
+		}
+	}
+	for _, bad := range []string{"", "evt.981", "a b", "ü", strings.Repeat("x", 256)} {
+		if ValidID(bad) {
+			t.Errorf("ValidID(%q) = true, want false", bad)
+		}
+	}
+}
+
+func validEndpoint() Endpoint {
+	return Endpoint{
+		URL: "https://merchant.example.com/hooks", Events: []string{"payout.*"},
+		SignatureScheme: SchemeStandard, MaxInFlight: DefaultMaxInFlight,
+		Timeout: DefaultTimeout, Status: EndpointActive,
+	}
+}
+
+func TestEndpointValidate(t *testing.T) {
+	t.Parallel()
+	if err := validEndpoint().Validate(); err != nil {
+		t.Fatalf("valid endpoint: %v", err)
+	}
+	tests := []struct {
+		field  string
+		change func(*Endpoint)
+	}{
+		{"url", func(e *Endpoint) { e.URL = "" }},
+		{"url", func(e *Endpoint) { e.URL = "ftp://x.example" }},
+		{"url", func(e *Endpoint) { e.URL = "/relative" }},
+		{"url", func(e *Endpoint) { e.URL = "https://user:pw@x.example/" }},
+		{"url", func(e *Endpoint) { e.URL = "https://x.example/" + strings.Repeat("a", MaxURLLength) }},
+		{"events", func(e *Endpoint) { e.Events = nil }},
+		{"events", func(e *Endpoint) { e.Events = []string{"payout.*.paid"} }},
+		{"events", func(e *Endpoint) { e.Events = []string{"*.paid"} }},
+		{"signatureScheme", func(e *Endpoint) { e.SignatureScheme = "md5" }},
+		{"headers.Host", func(e *Endpoint) { e.Headers = map[string]string{"Host": "x"} }},
+		{"headers.content-type", func(e *Endpoint) { e.Headers = map[string]string{"content-type": "x"} }},
+		{"headers.WEBHOOK-ID", func(e *Endpoint) { e.Headers = map[string]string{"WEBHOOK-ID": "x"} }},
+		{"headers.Transfer-Encoding", func(e *Endpoint) { e.Headers = map[string]string{"Transfer-Encoding": "x"} }},
+		{"headers.X-Token", func(e *Endpoint) { e.Headers = map[string]string{"X-Token": "a\r\nb"} }},
+		{"headers", func(e *Endpoint) { e.Headers = map[string]string{"Bad Name": "x"} }},
+		{"rateLimit", func(e *Endpoint) { e.RateLimit = -1 }},
+		{"maxInFlight", func(e *Endpoint) { e.MaxInFlight = 0 }},
+		{"timeout", func(e *Endpoint) { e.Timeout = 50 * time.Millisecond }},
+		{"timeout", func(e *Endpoint) { e.Timeout = 31 * time.Second }},
+		{"retrySchedule", func(e *Endpoint) { e.RetrySchedule = []time.Duration{time.Second, 0} }},
+		{"metadata", func(e *Endpoint) { e.Metadata = map[string]string{"": "x"} }},
+	}
+	for _, tt := range tests {
+		e := validEndpoint()
+		tt.change(&e)
+		err := e.Validate()
+		var ve *ValidationError
+		if !errors.As(err, &ve) || len(ve.Fields) == 0 || ve.Fields[0].Field != tt.field {
+			t.Errorf("%s: Validate() = %v, want a ValidationError naming %s", tt.field, err, tt.field)
+		}
+	}
+	e := validEndpoint()
+	e.Headers = map[string]string{"Authorization": "Bearer x", "X-Shop": "1"}
+	if err := e.Validate(); err != nil {
+		t.Errorf("custom headers refused: %v", err)
+	}
+}
+
+func TestEventValidate(t *testing.T) {
+	t.Parallel()
+	ok := Event{Type: "payout.paid", Data: []byte(` {"n": 12345678901234567890123}`)}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid event: %v", err)
+	}
+	for name, ev := range map[string]Event{
+		"id":        {ID: "a.b", Type: "x", Data: []byte(`{}`)},
+		"type":      {Type: "herald.ping", Data: []byte(`{}`)},
+		"type ":     {Type: "", Data: []byte(`{}`)},
+		"data":      {Type: "x", Data: []byte(`[1]`)},
+		"data ":     {Type: "x", Data: []byte(`{"a":`)},
+		"data  ":    {Type: "x"},
+		"data utf8": {Type: "x", Data: []byte("{\"a\":\"\xff\"}")},
+	} {
+		var ve *ValidationError
+		if err := ev.Validate(); !errors.As(err, &ve) || ve.Fields[0].Field != strings.Fields(name)[0] {
+			t.Errorf("%s: Validate() = %v, want a ValidationError naming %s", name, err, strings.Fields(name)[0])
+		}
+	}
+}
+
+func TestSameContent(t *testing.T) {
+	t.Parallel()
+	a := Event{ID: "e1", TenantID: "t", Type: "x", Data: []byte(`{"a": 1, "b": [1, 2]}`)}
+	b := a
+	b.Data = []byte(`{"a":1,"b":[1,2]}`)
+	if !a.SameContent(b) {
+		t.Error("white space made events differ")
+	}
+	for _, change := range []func(*Event){
+		func(e *Event) { e.TenantID = "u" },
+		func(e *Event) { e.Type = "y" },
+		func(e *Event) { e.Data = []byte(`{"a":2,"b":[1,2]}`) },
+		func(e *Event) { e.Data = []byte(`{"b":[1,2],"a":1}`) },
+	} {
+		c := a
+		change(&c)
+		if a.SameContent(c) {
+			t.Errorf("SameContent(%+v) = true, want false", c)
+		}
+	}
+}
+
+func TestAPIKey(t *testing.T) {
+	t.Parallel()
+	k, token := NewAPIKey("acme", time.Now())
+	if !strings.HasPrefix(token, TenantKeyPrefix) || k.Admin() || k.TenantID != "acme" {
+		t.Errorf("tenant key = %+v, %q", k, token)
+	}
+	if len(k.Prefix) != keyDisplayLen || !strings.HasPrefix(token, k.Prefix) {
+		t.Errorf("prefix %q is not a short prefix of the token", k.Prefix)
+	}
+	a, atok := NewAPIKey("", time.Now())
+	if !a.Admin() || !strings.HasPrefix(atok, AdminKeyPrefix) {
+		t.Errorf("admin key = %+v, %q", a, atok)
+	}
+	short := KeyFromToken("", "0123456789abcdef", time.Now())
+	if len(short.Prefix) > 5 {
+		t.Errorf("a 16-character token shows %q, more than a third", short.Prefix)
+	}
+}
+
+func TestValidateSchedule(t *testing.T) {
+	t.Parallel()
+	if err := ValidateSchedule(DefaultRetrySchedule); err != nil {
+		t.Errorf("default schedule: %v", err)
+	}
+	if err := ValidateSchedule(nil); err != nil {
+		t.Errorf("empty schedule: %v", err)
+	}
+	if err := ValidateSchedule(make([]time.Duration, 51)); err == nil {
+		t.Error("51 delays accepted")
+	}
+	if err := ValidateSchedule([]time.Duration{8 * 24 * time.Hour}); err == nil {
+		t.Error("8 days accepted")
+	}
+}
