@@ -29,6 +29,9 @@ func openStore(ctx context.Context, database string, secretKey []byte, log *slog
 		return nil, err
 	}
 	db, err := sqlite.Open(ctx, database, sqlite.Options{Secrets: box, Logger: log})
+	if errors.Is(err, sqlite.ErrInUse) {
+		return nil, err // it names the database already
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", database, err)
 	}

@@ -22,7 +22,7 @@ func nullTenant(id string) any {
 // CreateAPIKey stores a key; hook.ErrConflict when its id or hash exists,
 // hook.ErrNotFound when its tenant does not.
 func (db *DB) CreateAPIKey(ctx context.Context, k hook.APIKey) error {
-	err := db.w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
 		return insertAPIKey(ctx, tx, k)
 	})
 	if err != nil {
@@ -31,7 +31,7 @@ func (db *DB) CreateAPIKey(ctx context.Context, k hook.APIKey) error {
 	return nil
 }
 
-func insertAPIKey(ctx context.Context, tx *sql.Tx, k hook.APIKey) error {
+func insertAPIKey(ctx context.Context, tx *wtx, k hook.APIKey) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO api_keys
 		(id, tenant_id, prefix, hash, created_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		k.ID, nullTenant(k.TenantID), k.Prefix, k.Hash, micros(k.CreatedAt), nullMicros(k.LastUsedAt))
@@ -47,7 +47,7 @@ func (db *DB) CreateFirstAdminKey(ctx context.Context, k hook.APIKey) (bool, err
 		return false, fmt.Errorf("create first admin key: key %s belongs to tenant %s", k.ID, k.TenantID)
 	}
 	var created bool
-	err := db.w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
 		created = false
 		var exists bool
 		err := tx.QueryRowContext(ctx,
@@ -120,7 +120,7 @@ func (db *DB) ListAPIKeys(ctx context.Context, tenantID string, p hook.ListParam
 // DeleteAPIKey removes a tenant's key (an admin key when tenantID is
 // empty); hook.ErrNotFound when that tenant has no such key.
 func (db *DB) DeleteAPIKey(ctx context.Context, tenantID, id string) error {
-	err := db.w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
 		return deleteOne(ctx, tx, "DELETE FROM api_keys WHERE id = ? AND tenant_id IS ?", id, nullTenant(tenantID))
 	})
 	if err != nil {
@@ -132,7 +132,7 @@ func (db *DB) DeleteAPIKey(ctx context.Context, tenantID, id string) error {
 // TouchAPIKey sets a key's LastUsedAt; hook.ErrNotFound when it does not
 // exist.
 func (db *DB) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
-	err := db.w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
 		return deleteOne(ctx, tx, "UPDATE api_keys SET last_used_at = ? WHERE id = ?", micros(at), id)
 	})
 	if err != nil {

@@ -184,7 +184,7 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
-// queryer is a *sql.DB (the readers) or a *sql.Tx (inside a write).
+// queryer is a *sql.DB (the readers) or a *wtx (inside a write).
 type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row

@@ -60,7 +60,6 @@ type Options struct {
 
 // DB is a Herald store in one SQLite file. It is safe for concurrent use.
 type DB struct {
-	path string
 	box  *seal.Box
 	log  *slog.Logger
 	read *sql.DB // query_only connections
@@ -85,6 +84,14 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
+	// Through a symbolic link the database is the file linked to, and so
+	// is its lock file.
+	if resolved, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = resolved
+	}
+	// The lock is a separate file, not the database itself: SQLite holds
+	// POSIX locks on the database, which the kernel drops when any
+	// descriptor of that file in the process is closed, ours included.
 	lock, err := lockFile(abs + "-lock")
 	if errors.Is(err, errLocked) {
 		return nil, fmt.Errorf("database %s is %w", path, ErrInUse)
@@ -93,9 +100,8 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("lock database %s: %w", path, err)
 	}
 	db := &DB{
-		path: path,
 		box:  opts.Secrets,
-		log:  cmpLogger(opts.Logger),
+		log:  orDiscard(opts.Logger),
 		lock: lock,
 	}
 	if err := db.open(ctx, abs, opts); err != nil {
@@ -111,7 +117,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	return db, nil
 }
 
-func cmpLogger(l *slog.Logger) *slog.Logger {
+func orDiscard(l *slog.Logger) *slog.Logger {
 	if l == nil {
 		return slog.New(slog.DiscardHandler)
 	}
@@ -142,6 +148,12 @@ func (db *DB) open(ctx context.Context, abs string, opts Options) error {
 	wq.Set("_journal_mode", "WAL")
 	wq.Set("_synchronous", "FULL")
 	wq.Set("_txlock", "immediate")
+	// Each write of a batch runs in a savepoint, whose undo log (the
+	// statement journal) SQLite spills to a temporary file past 64 KiB;
+	// a large batch spilled, and the writes to it cost more than the
+	// savepoints. temp_store=MEMORY keeps it in memory, bounded by the
+	// batch size.
+	wq.Add("_pragma", "temp_store(MEMORY)")
 	wdb, err := sql.Open("sqlite", dsn(abs, wq))
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
@@ -151,19 +163,13 @@ func (db *DB) open(ctx context.Context, abs string, opts Options) error {
 	wdb.SetMaxIdleConns(1)
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
-	conn, err := wdb.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("open database: %w", err)
-	}
 	// journal_mode=WAL quietly stays in the old mode where WAL cannot work
 	// (some network file systems); refuse rather than lose concurrency.
 	var mode string
-	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		conn.Close()
+	if err := wdb.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
 	if !strings.EqualFold(mode, "wal") {
-		conn.Close()
 		return fmt.Errorf("open database: journal mode is %q, want wal", mode)
 	}
 
@@ -174,7 +180,6 @@ func (db *DB) open(ctx context.Context, abs string, opts Options) error {
 	rq.Set("_synchronous", "FULL")
 	read, err := sql.Open("sqlite", dsn(abs, rq))
 	if err != nil {
-		conn.Close()
 		return fmt.Errorf("open database: %w", err)
 	}
 	db.read = read
@@ -186,7 +191,6 @@ func (db *DB) open(ctx context.Context, abs string, opts Options) error {
 	read.SetMaxIdleConns(n)
 	read.SetConnMaxLifetime(0)
 	if err := read.PingContext(ctx); err != nil {
-		conn.Close()
 		return fmt.Errorf("open database: %w", err)
 	}
 
@@ -194,7 +198,7 @@ func (db *DB) open(ctx context.Context, abs string, opts Options) error {
 	if maxBatch <= 0 {
 		maxBatch = 128
 	}
-	db.w = newWriter(conn, opts.BatchWindow, maxBatch)
+	db.w = newWriter(wdb, opts.BatchWindow, maxBatch)
 	return nil
 }
 
@@ -221,8 +225,7 @@ func cloneValues(v url.Values) url.Values {
 // closes the connections and releases the lock. It is safe to call twice.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
-		db.w.close()
-		errs := []error{db.read.Close(), db.w.conn.Close(), db.wdb.Close(), db.lock.release()}
+		errs := []error{db.w.close(), db.read.Close(), db.wdb.Close(), db.lock.release()}
 		db.closeErr = errors.Join(errs...)
 	})
 	return db.closeErr

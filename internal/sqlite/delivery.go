@@ -9,7 +9,7 @@ import (
 	"github.com/heraldhq/herald/internal/hook"
 )
 
-func insertDelivery(ctx context.Context, tx *sql.Tx, d hook.Delivery) error {
+func insertDelivery(ctx context.Context, tx *wtx, d hook.Delivery) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO deliveries
 		(id, event_id, endpoint_id, tenant_id, event_type, status, attempt_count, next_attempt_at, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -103,7 +103,7 @@ func (db *DB) CreateEndpoint(ctx context.Context, e hook.Endpoint) error {
 		return fmt.Errorf("create endpoint: %w", err)
 	}
 	args = append([]any{e.ID, e.TenantID, micros(e.CreatedAt)}, args...)
-	err = db.w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO endpoints (id, tenant_id, created_at,
 			url, description, events, secrets, signature_scheme, headers,
 			rate_limit, max_in_flight, timeout_ns, retry_schedule, metadata,
@@ -125,7 +125,7 @@ func (db *DB) UpdateEndpoint(ctx context.Context, e hook.Endpoint) error {
 	if err != nil {
 		return fmt.Errorf("update endpoint: %w", err)
 	}
-	err = db.w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
 		return deleteOne(ctx, tx, "UPDATE endpoints SET "+endpointSet+" WHERE id = ?", append(args, e.ID)...)
 	})
 	if err != nil {
@@ -137,7 +137,7 @@ func (db *DB) UpdateEndpoint(ctx context.Context, e hook.Endpoint) error {
 // DeleteEndpoint removes an endpoint and cancels its pending deliveries in
 // one transaction; its delivery log stays.
 func (db *DB) DeleteEndpoint(ctx context.Context, id string, now time.Time) error {
-	err := db.w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
 		if err := deleteOne(ctx, tx, "DELETE FROM endpoints WHERE id = ?", id); err != nil {
 			return err
 		}

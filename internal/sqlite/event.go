@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,7 +23,7 @@ func (db *DB) Ingest(ctx context.Context, ev hook.Event) (hook.IngestResult, err
 	}
 	ev.CreatedAt = hook.Timestamp(ev.CreatedAt)
 	var res hook.IngestResult
-	err := db.w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
 		var err error
 		res, err = ingest(ctx, tx, ev)
 		return err
@@ -35,7 +34,7 @@ func (db *DB) Ingest(ctx context.Context, ev hook.Event) (hook.IngestResult, err
 	return res, nil
 }
 
-func ingest(ctx context.Context, tx *sql.Tx, ev hook.Event) (hook.IngestResult, error) {
+func ingest(ctx context.Context, tx *wtx, ev hook.Event) (hook.IngestResult, error) {
 	old, err := scanEvent(tx.QueryRowContext(ctx, "SELECT "+eventColumns+" FROM events WHERE id = ?", ev.ID))
 	if err == nil {
 		return hook.IngestResult{Event: old.Event, Duplicate: true}, nil
@@ -75,7 +74,7 @@ func ingest(ctx context.Context, tx *sql.Tx, ev hook.Event) (hook.IngestResult, 
 
 // matchingEndpoints returns the active endpoints of ev's tenant whose event
 // patterns match its type, ordered by id, with only ID and Events set.
-func matchingEndpoints(ctx context.Context, tx *sql.Tx, ev hook.Event) ([]hook.Endpoint, error) {
+func matchingEndpoints(ctx context.Context, tx *wtx, ev hook.Event) ([]hook.Endpoint, error) {
 	rows, err := tx.QueryContext(ctx, "SELECT id, events FROM endpoints WHERE tenant_id = ? AND status = ? ORDER BY id",
 		ev.TenantID, hook.EndpointActive)
 	if err != nil {

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 
@@ -16,7 +15,7 @@ func (db *DB) CreateEventType(ctx context.Context, t hook.EventType) error {
 	if len(t.Schema) > 0 {
 		schema = []byte(t.Schema)
 	}
-	err := db.w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
 		_, err := tx.ExecContext(ctx,
 			"INSERT INTO event_types (name, description, version, schema, created_at) VALUES (?, ?, ?, ?, ?)",
 			t.Name, t.Description, t.Version, schema, micros(t.CreatedAt))

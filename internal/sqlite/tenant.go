@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -16,7 +15,7 @@ func (db *DB) CreateTenant(ctx context.Context, t hook.Tenant) error {
 	if err != nil {
 		return fmt.Errorf("create tenant: %w", err)
 	}
-	err = db.w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
 		_, err := tx.ExecContext(ctx,
 			"INSERT INTO tenants (id, name, metadata, created_at) VALUES (?, ?, ?, ?)",
 			t.ID, t.Name, meta, micros(t.CreatedAt))
@@ -75,7 +74,7 @@ func (db *DB) ListTenants(ctx context.Context, p hook.ListParams) (hook.Page[hoo
 // cascade), and cancels the pending deliveries of those endpoints, in one
 // transaction. Events and deliveries stay.
 func (db *DB) DeleteTenant(ctx context.Context, id string, now time.Time) error {
-	err := db.w.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
 		// "+status" keeps the planner off the status index, which would
 		// visit every pending delivery of every tenant.
 		_, err := tx.ExecContext(ctx, `UPDATE deliveries
@@ -95,7 +94,7 @@ func (db *DB) DeleteTenant(ctx context.Context, id string, now time.Time) error 
 
 // deleteOne runs a DELETE (or UPDATE) that must affect a row; else the
 // object did not exist.
-func deleteOne(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+func deleteOne(ctx context.Context, tx *wtx, query string, args ...any) error {
 	res, err := tx.ExecContext(ctx, query, args...)
 	if err != nil {
 		return translate(err)

@@ -11,7 +11,7 @@ import (
 
 // txFunc is one write operation. It runs inside a savepoint of a batch
 // transaction; returning an error rolls back only its own changes.
-type txFunc func(ctx context.Context, tx *sql.Tx) error
+type txFunc func(ctx context.Context, tx *wtx) error
 
 // connFunc is an operation that needs the writer connection to itself and
 // manages its own transactions, such as a migration.
@@ -33,19 +33,21 @@ type writeOp struct {
 // commits once, and only then answers each of them: nothing is acknowledged
 // before it is durable, and concurrent writers share one fsync.
 type writer struct {
-	conn   *sql.Conn
+	db     *sql.DB // one connection, used by the loop goroutine alone
 	window time.Duration
 	max    int
+	stmts  *stmtCache
 
-	ops     chan *writeOp // unbuffered: an op is either taken by the loop or not sent
-	quit    chan struct{} // closed by close: drain and stop
-	done    chan struct{} // closed when the loop has stopped
-	closeMu sync.Once
+	ops       chan *writeOp // unbuffered: an op is either taken by the loop or not sent
+	quit      chan struct{} // closed by close: drain and stop
+	done      chan struct{} // closed when the loop has stopped
+	closeOnce sync.Once
 }
 
-func newWriter(conn *sql.Conn, window time.Duration, maxBatch int) *writer {
+func newWriter(db *sql.DB, window time.Duration, maxBatch int) *writer {
 	w := &writer{
-		conn:   conn,
+		db:     db,
+		stmts:  newStmtCache(db),
 		window: window,
 		max:    maxBatch,
 		ops:    make(chan *writeOp),
@@ -100,9 +102,10 @@ func (w *writer) stopped() bool {
 // close stops taking writes, commits those already waiting, and returns
 // when the loop has stopped. Writes submitted afterwards fail with
 // ErrClosed.
-func (w *writer) close() {
-	w.closeMu.Do(func() { close(w.quit) })
+func (w *writer) close() error {
+	w.closeOnce.Do(func() { close(w.quit) })
 	<-w.done
+	return w.stmts.close()
 }
 
 func (w *writer) loop() {
@@ -133,6 +136,7 @@ func (w *writer) loop() {
 		w.run(batch, excl)
 		clear(batch) // let the ops be collected
 		batch = batch[:0]
+		w.stmts.prepare() // the statements the batch ran unprepared
 	}
 }
 
@@ -188,8 +192,18 @@ func (w *writer) run(batch []*writeOp, excl *writeOp) {
 			excl.done <- err
 			return
 		}
-		excl.done <- excl.conn(context.WithoutCancel(excl.ctx), w.conn)
+		excl.done <- w.runConn(excl)
 	}
+}
+
+func (w *writer) runConn(op *writeOp) error {
+	ctx := context.WithoutCancel(op.ctx)
+	c, err := w.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return op.conn(ctx, c)
 }
 
 // runTx runs the batch in one transaction and records each op's own error in
@@ -199,7 +213,7 @@ func (w *writer) runTx(batch []*writeOp, errs []error) error {
 	// of one op must not disturb the shared connection and the transaction
 	// of the others. An op whose caller has gone is skipped instead.
 	ctx := context.Background()
-	tx, err := w.conn.BeginTx(ctx, nil)
+	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -208,18 +222,19 @@ func (w *writer) runTx(batch []*writeOp, errs []error) error {
 			errs[i] = err
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+		wt := &wtx{tx: tx, stmts: w.stmts}
+		if _, err := wt.ExecContext(ctx, "SAVEPOINT op"); err != nil {
 			return abort(tx, fmt.Errorf("savepoint: %w", err))
 		}
-		errs[i] = op.tx(context.WithoutCancel(op.ctx), tx)
+		errs[i] = op.tx(context.WithoutCancel(op.ctx), wt)
 		if errs[i] != nil {
 			// Some errors (I/O, disk full) make SQLite roll back the whole
 			// transaction; then ROLLBACK TO fails and the batch is lost.
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
+			if _, err := wt.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
 				return abort(tx, fmt.Errorf("rollback to savepoint: %w (after %w)", err, errs[i]))
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
+		if _, err := wt.ExecContext(ctx, "RELEASE op"); err != nil {
 			return abort(tx, fmt.Errorf("release savepoint: %w", err))
 		}
 	}
@@ -227,7 +242,7 @@ func (w *writer) runTx(batch []*writeOp, errs []error) error {
 		// A failed COMMIT can leave SQLite's transaction open while
 		// database/sql considers it done; end it so the next batch can
 		// begin. The error is of no use: there may be no transaction.
-		_, _ = w.conn.ExecContext(ctx, "ROLLBACK")
+		_, _ = w.db.ExecContext(ctx, "ROLLBACK")
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil

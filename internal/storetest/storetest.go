@@ -22,7 +22,14 @@ import (
 type OpenFunc func(t *testing.T) hook.Store
 
 // Run runs the suite against the stores open makes. Subtests run in
-// parallel, each on its own store.
+// parallel, each on its own store, so open must give each call a database
+// of its own (a file in t.TempDir(), a fresh PostgreSQL schema).
+//
+// Beyond the doc comments of hook.Store, the suite pins down what both stores
+// must agree on: cursors are opaque and a cursor of another list is
+// hook.ErrInvalidCursor; times come back in UTC truncated to the
+// microsecond; nil and empty maps, lists and retry schedules come back as
+// they were given; deliveries list newest event first.
 func Run(t *testing.T, open func(t *testing.T) hook.Store) {
 	t.Run("Store", func(t *testing.T) { testStore(t, open) })
 	t.Run("Tenant", func(t *testing.T) { testTenants(t, open) })

@@ -1,0 +1,92 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+)
+
+// stmtCache holds the writer's prepared statements. Every write goes
+// through the one writer goroutine, so its CPU time bounds the write rate,
+// and parsing SQL anew for each statement was about half of it. It is used
+// by the writer goroutine only.
+//
+// Statements are prepared on the writer's *sql.DB, whose one connection is
+// busy inside a batch's transaction; so a statement first runs unprepared,
+// and is prepared after the batch commits, when the connection is free.
+// Inside a transaction, Tx.StmtContext then reuses the statement already
+// prepared on that connection.
+type stmtCache struct {
+	db      *sql.DB
+	stmts   map[string]*sql.Stmt
+	pending map[string]bool // run unprepared in this batch; prepare after it
+}
+
+// maxStmts bounds the cache; the writer's queries are a fixed set, well
+// below it.
+const maxStmts = 128
+
+func newStmtCache(db *sql.DB) *stmtCache {
+	return &stmtCache{db: db, stmts: map[string]*sql.Stmt{}, pending: map[string]bool{}}
+}
+
+// get returns the prepared statement of query, or nil (and notes the query,
+// to prepare it after the batch).
+func (c *stmtCache) get(query string) *sql.Stmt {
+	if s, ok := c.stmts[query]; ok {
+		return s
+	}
+	if len(c.stmts)+len(c.pending) < maxStmts {
+		c.pending[query] = true
+	}
+	return nil
+}
+
+// prepare prepares the statements noted since the last call. A statement
+// that does not prepare (a table not yet migrated) is tried again when it
+// next runs.
+func (c *stmtCache) prepare() {
+	for q := range c.pending {
+		if s, err := c.db.Prepare(q); err == nil {
+			c.stmts[q] = s
+		}
+	}
+	clear(c.pending)
+}
+
+func (c *stmtCache) close() error {
+	var errs []error
+	for _, s := range c.stmts {
+		errs = append(errs, s.Close())
+	}
+	clear(c.stmts)
+	return errors.Join(errs...)
+}
+
+// wtx is the transaction a write op runs in: a *sql.Tx that runs the
+// writer's prepared statements where it has them.
+type wtx struct {
+	tx    *sql.Tx
+	stmts *stmtCache
+}
+
+func (t *wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if s := t.stmts.get(query); s != nil {
+		return t.tx.StmtContext(ctx, s).ExecContext(ctx, args...)
+	}
+	return t.tx.ExecContext(ctx, query, args...)
+}
+
+func (t *wtx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := t.stmts.get(query); s != nil {
+		return t.tx.StmtContext(ctx, s).QueryContext(ctx, args...)
+	}
+	return t.tx.QueryContext(ctx, query, args...)
+}
+
+func (t *wtx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := t.stmts.get(query); s != nil {
+		return t.tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
+	}
+	return t.tx.QueryRowContext(ctx, query, args...)
+}
