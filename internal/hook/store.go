@@ -118,8 +118,10 @@ type Store interface {
 	CreateEndpoint(ctx context.Context, e Endpoint) error
 	Endpoint(ctx context.Context, id string) (Endpoint, error)
 	ListEndpoints(ctx context.Context, f EndpointFilter) (Page[Endpoint], error)
-	// UpdateEndpoint replaces every field of the endpoint but its id, tenant
-	// and CreatedAt.
+	// UpdateEndpoint replaces the endpoint's configuration: every field but
+	// its id, tenant, CreatedAt, status (with DisabledReason) and health,
+	// which the delivery engine owns and which an update computed from an
+	// earlier read must not undo.
 	UpdateEndpoint(ctx context.Context, e Endpoint) error
 	// DeleteEndpoint removes an endpoint; its pending deliveries become
 	// canceled and its delivery log stays.

@@ -89,6 +89,11 @@ func (db *DB) endpointArgs(e hook.Endpoint) ([]any, error) {
 	}, nil
 }
 
+// endpointConfigSet assigns the configured fields: endpointArgs' first
+// eleven values, then updated_at.
+const endpointConfigSet = `url = ?, description = ?, events = ?, secrets = ?, signature_scheme = ?, headers = ?,
+	rate_limit = ?, max_in_flight = ?, timeout_ns = ?, retry_schedule = ?, metadata = ?, updated_at = ?`
+
 const endpointSet = `url = ?, description = ?, events = ?, secrets = ?, signature_scheme = ?, headers = ?,
 	rate_limit = ?, max_in_flight = ?, timeout_ns = ?, retry_schedule = ?, metadata = ?,
 	status = ?, disabled_reason = ?, updated_at = ?,
@@ -126,7 +131,11 @@ func (db *DB) UpdateEndpoint(ctx context.Context, e hook.Endpoint) error {
 		return fmt.Errorf("update endpoint: %w", err)
 	}
 	err = db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
-		return deleteOne(ctx, tx, "UPDATE endpoints SET "+endpointSet+" WHERE id = ?", append(args, e.ID)...)
+		// Only the configuration: status and health belong to the delivery
+		// engine, and a PATCH that read the endpoint earlier must not undo
+		// what the engine wrote since.
+		cfg := append(args[:11:11], args[13], e.ID)
+		return deleteOne(ctx, tx, "UPDATE endpoints SET "+endpointConfigSet+" WHERE id = ?", cfg...)
 	})
 	if err != nil {
 		return fmt.Errorf("update endpoint: %w", err)

@@ -116,9 +116,7 @@ func testEndpoints(t *testing.T, open OpenFunc) {
 		if err != nil {
 			t.Fatalf("Endpoint: %v", err)
 		}
-		want := upd
-		want.TenantID = orig.TenantID
-		want.CreatedAt = orig.CreatedAt
+		want := keepOwned(upd, orig)
 		diff(t, "updated endpoint", got, want)
 
 		// Back to nil: fields an update clears are cleared.
@@ -131,9 +129,7 @@ func testEndpoints(t *testing.T, open OpenFunc) {
 		if err != nil {
 			t.Fatalf("Endpoint: %v", err)
 		}
-		want = upd
-		want.TenantID = orig.TenantID
-		want.CreatedAt = orig.CreatedAt
+		want = keepOwned(upd, orig)
 		diff(t, "endpoint updated back to nil fields", got, want)
 	})
 	t.Run("List", func(t *testing.T) {
@@ -215,4 +211,14 @@ func testEndpoints(t *testing.T, open OpenFunc) {
 			t.Errorf("Ingest after DeleteEndpoint made deliveries %+v, want one to %s", res.Deliveries, stays.ID)
 		}
 	})
+}
+
+// keepOwned returns upd with the fields UpdateEndpoint leaves alone taken
+// from orig: identity, creation time, status and health.
+func keepOwned(upd, orig hook.Endpoint) hook.Endpoint {
+	upd.TenantID, upd.CreatedAt = orig.TenantID, orig.CreatedAt
+	upd.Status, upd.DisabledReason = orig.Status, orig.DisabledReason
+	upd.LastSuccessAt, upd.LastFailureAt = orig.LastSuccessAt, orig.LastFailureAt
+	upd.ConsecutiveFailures = orig.ConsecutiveFailures
+	return upd
 }
