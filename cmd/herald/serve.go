@@ -106,7 +106,10 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 func ensureAdminKey(ctx context.Context, store hook.Store, given string, stderr io.Writer) error {
 	now := time.Now()
 	if given != "" {
-		_, err := store.APIKeyByHash(ctx, hook.HashToken(given))
+		k, err := store.APIKeyByHash(ctx, hook.HashToken(given))
+		if err == nil && !k.Admin() {
+			return usageError{errors.New("invalid --admin-key: it is the API key of tenant " + k.TenantID)}
+		}
 		if !errors.Is(err, hook.ErrNotFound) {
 			return err
 		}

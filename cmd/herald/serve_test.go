@@ -228,3 +228,23 @@ func TestMigrateAndVersion(t *testing.T) {
 		t.Errorf("unknown command: exit %d, want %d (%s)", code, exitUsage, errOut.String())
 	}
 }
+
+func TestAdminKeyFlagRefusesTenantKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv := startServe(t, dir)
+	if code := call(t, "POST", srv.url+"/v1/tenants", srv.adminKey, map[string]any{"id": "acme"}, nil); code != 201 {
+		t.Fatalf("create tenant: %d", code)
+	}
+	var key struct{ Key string }
+	if code := call(t, "POST", srv.url+"/v1/tenants/acme/api-keys", srv.adminKey, nil, &key); code != 201 {
+		t.Fatalf("create key: %d", code)
+	}
+	srv.stop()
+	var stderr bytes.Buffer
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--database", filepath.Join(dir, "herald.db"), "--admin-key", key.Key}
+	code := run(context.Background(), args, func(string) string { return "" }, io.Discard, &stderr)
+	if code != exitUsage || !strings.Contains(stderr.String(), "tenant acme") {
+		t.Errorf("serve with a tenant key as --admin-key: exit %d, %q; want %d naming the tenant", code, stderr.String(), exitUsage)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/heraldhq/herald/internal/hook"
 	"github.com/heraldhq/herald/internal/seal"
@@ -47,17 +48,8 @@ func keyFile(path, database string) ([]byte, error) {
 			return nil, fmt.Errorf("database %s exists but its secret key file %s is missing: give --secret-key or restore the file", database, path)
 		}
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err == nil {
-		_, werr := f.WriteString(seal.NewKey() + "\n")
-		if cerr := f.Close(); werr == nil {
-			werr = cerr
-		}
-		if werr != nil {
-			return nil, fmt.Errorf("write secret key file: %w", werr)
-		}
-	} else if !errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("create secret key file: %w", err)
+	if err := createKeyFile(path); err != nil {
+		return nil, err
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -68,4 +60,41 @@ func keyFile(path, database string) ([]byte, error) {
 		return nil, fmt.Errorf("secret key file %s: %v", path, err)
 	}
 	return key, nil
+}
+
+// createKeyFile writes a new key to path unless a file is there. The key is
+// written to a temporary file and synced before it is linked into place, so
+// a crash never leaves an empty or partial key file, and two processes
+// starting together keep one key.
+func createKeyFile(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create secret key file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(seal.NewKey() + "\n")
+	if err == nil {
+		err = tmp.Chmod(0o600)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write secret key file: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create secret key file: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync() // make the new name durable; best effort
+		d.Close()
+	}
+	return nil
 }

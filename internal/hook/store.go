@@ -87,7 +87,8 @@ type Store interface {
 	// Close releases the database.
 	Close() error
 
-	// CreateTenant stores a new tenant; ErrConflict when the id is taken.
+	// CreateTenant stores a new tenant; ErrConflict when the id is taken,
+	// also by a deleted tenant (whose events may still be retained).
 	CreateTenant(ctx context.Context, t Tenant) error
 	Tenant(ctx context.Context, id string) (Tenant, error)
 	// ListTenants lists tenants ordered by id.

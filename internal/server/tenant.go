@@ -46,7 +46,7 @@ func (s *Server) createTenant(ctx context.Context, c *call[tenantIn]) (reply, er
 	}
 	if err := s.store.CreateTenant(ctx, t); err != nil {
 		if errors.Is(err, hook.ErrConflict) {
-			return reply{}, conflict("a tenant with id %q exists", t.ID)
+			return reply{}, conflict("the tenant id %q is taken (ids of deleted tenants are not reused)", t.ID)
 		}
 		return reply{}, fmt.Errorf("create tenant: %w", err)
 	}
@@ -136,7 +136,8 @@ func (s *Server) createAPIKey(ctx context.Context, c *call[apiKeyIn]) (reply, er
 	if err := s.store.CreateAPIKey(ctx, k); err != nil {
 		return reply{}, fmt.Errorf("create api key: %w", err)
 	}
-	return s.created("/v1/tenants/"+t.ID+"/api-keys/"+k.ID, newAPIKeyOut{apiKeyJSON(k), token}), nil
+	// A key has no URL of its own to GET; its Location is the list.
+	return s.created("/v1/tenants/"+t.ID+"/api-keys", newAPIKeyOut{apiKeyJSON(k), token}), nil
 }
 
 func (s *Server) listAPIKeys(ctx context.Context, c *call[none]) (reply, error) {

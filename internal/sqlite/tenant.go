@@ -9,14 +9,23 @@ import (
 	"github.com/heraldhq/herald/internal/hook"
 )
 
-// CreateTenant stores a new tenant; hook.ErrConflict when the id is taken.
+// CreateTenant stores a new tenant; hook.ErrConflict when the id is taken,
+// now or by a deleted tenant.
 func (db *DB) CreateTenant(ctx context.Context, t hook.Tenant) error {
 	meta, err := jsonText(t.Metadata)
 	if err != nil {
 		return fmt.Errorf("create tenant: %w", err)
 	}
 	err = db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
-		_, err := tx.ExecContext(ctx,
+		var deleted int
+		err := tx.QueryRowContext(ctx, "SELECT count(*) FROM deleted_tenants WHERE id = ?", t.ID).Scan(&deleted)
+		if err != nil {
+			return err
+		}
+		if deleted > 0 {
+			return hook.ErrConflict
+		}
+		_, err = tx.ExecContext(ctx,
 			"INSERT INTO tenants (id, name, metadata, created_at) VALUES (?, ?, ?, ?)",
 			t.ID, t.Name, meta, micros(t.CreatedAt))
 		return translate(err)
@@ -84,7 +93,11 @@ func (db *DB) DeleteTenant(ctx context.Context, id string, now time.Time) error 
 		if err != nil {
 			return err
 		}
-		return deleteOne(ctx, tx, "DELETE FROM tenants WHERE id = ?", id)
+		if err := deleteOne(ctx, tx, "DELETE FROM tenants WHERE id = ?", id); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT OR REPLACE INTO deleted_tenants (id, deleted_at) VALUES (?, ?)", id, micros(now))
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("delete tenant: %w", err)

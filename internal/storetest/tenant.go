@@ -177,10 +177,9 @@ func testDeleteTenant(t *testing.T, s hook.Store) {
 	}
 	diff(t, "another tenant's delivery", got, otherEv.Deliveries[0])
 
-	// The id is free again.
-	if err := s.CreateTenant(ctx, hook.Tenant{ID: "gone", CreatedAt: now}); err != nil {
-		t.Errorf("CreateTenant of a deleted id: %v", err)
-	}
+	// The id is not given out again: its events are still there, and a new
+	// tenant under it would see them.
+	wantErr(t, "CreateTenant of a deleted id", s.CreateTenant(ctx, hook.Tenant{ID: "gone", CreatedAt: now}), hook.ErrConflict)
 	wantErr(t, "DeleteTenant again", s.DeleteTenant(ctx, "stays", now), nil)
 	wantErr(t, "DeleteTenant twice", s.DeleteTenant(ctx, "stays", now), hook.ErrNotFound)
 }

@@ -9,6 +9,14 @@ CREATE TABLE tenants (
     created_at INTEGER NOT NULL
 ) STRICT;
 
+-- Ids of deleted tenants. Their events and deliveries stay (until retention),
+-- keyed by the tenant id alone, so the id is not given out again: a new
+-- tenant under it would see the old one's events.
+CREATE TABLE deleted_tenants (
+    id         TEXT    PRIMARY KEY,
+    deleted_at INTEGER NOT NULL
+) STRICT;
+
 -- The reserved tenant whose endpoints receive Herald's operational events.
 INSERT INTO tenants (id, name, metadata, created_at)
 VALUES ('herald', 'Herald', 'null', CAST(strftime('%s', 'now') AS INTEGER) * 1000000);
