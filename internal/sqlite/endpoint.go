@@ -65,10 +65,13 @@ func (db *DB) endpointArgs(e hook.Endpoint) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	headers, err := jsonText(e.Headers)
+	hj, err := json.Marshal(e.Headers)
 	if err != nil {
 		return nil, err
 	}
+	// Custom headers often hold credentials (an Authorization the
+	// endpoint expects), so they are sealed like the secrets.
+	headers := db.box.Seal(hj, e.ID+"/headers")
 	meta, err := jsonText(e.Metadata)
 	if err != nil {
 		return nil, err
@@ -170,8 +173,8 @@ const endpointColumns = `id, tenant_id, url, description, events, secrets, signa
 func (db *DB) scanEndpoint(s scanner) (hook.Endpoint, error) {
 	var (
 		e                       hook.Endpoint
-		events, headers, meta   string
-		secrets                 []byte
+		events, meta            string
+		secrets, headers        []byte
 		scheme, status          string
 		timeout                 int64
 		sched                   sql.NullString
@@ -187,7 +190,7 @@ func (db *DB) scanEndpoint(s scanner) (hook.Endpoint, error) {
 	for _, f := range []struct {
 		text string
 		v    any
-	}{{events, &e.Events}, {headers, &e.Headers}, {meta, &e.Metadata}} {
+	}{{events, &e.Events}, {meta, &e.Metadata}} {
 		if err := json.Unmarshal([]byte(f.text), f.v); err != nil {
 			return hook.Endpoint{}, fmt.Errorf("endpoint %s: %w", e.ID, err)
 		}
@@ -197,6 +200,13 @@ func (db *DB) scanEndpoint(s scanner) (hook.Endpoint, error) {
 	}
 	if e.Secrets, err = db.openSecrets(e.ID, secrets); err != nil {
 		return hook.Endpoint{}, err
+	}
+	hj, err := db.box.Open(headers, e.ID+"/headers")
+	if err != nil {
+		return hook.Endpoint{}, fmt.Errorf("endpoint %s headers: %w", e.ID, err)
+	}
+	if err := json.Unmarshal(hj, &e.Headers); err != nil {
+		return hook.Endpoint{}, fmt.Errorf("endpoint %s headers: %w", e.ID, err)
 	}
 	e.SignatureScheme = hook.SignatureScheme(scheme)
 	e.Status = hook.EndpointStatus(status)

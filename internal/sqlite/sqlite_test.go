@@ -86,6 +86,7 @@ func TestNoSecretsInClear(t *testing.T) {
 		ID: hook.NewID(hook.PrefixEndpoint), TenantID: "acme", URL: "https://example.com/hook",
 		Events: []string{"*"}, Secrets: []hook.Secret{{Key: secret}}, SignatureScheme: hook.SchemeStandard,
 		MaxInFlight: 1, Timeout: time.Second, Status: hook.EndpointActive, CreatedAt: now, UpdatedAt: now,
+		Headers: map[string]string{"Authorization": "Bearer header-credential-7f3a9c"},
 	}
 	if err := db.CreateEndpoint(ctx, ep); err != nil {
 		t.Fatal(err)
@@ -122,6 +123,7 @@ func TestNoSecretsInClear(t *testing.T) {
 		// tokens: whatever encoding a leak took, these would show.
 		for name, s := range map[string]string{
 			"endpoint secret": strings.TrimPrefix(secret, "whsec_"),
+			"header value":    "header-credential-7f3a9c",
 			"tenant key":      strings.TrimPrefix(token, hook.TenantKeyPrefix)[10:],
 			"admin key":       strings.TrimPrefix(adminToken, hook.AdminKeyPrefix)[10:],
 		} {

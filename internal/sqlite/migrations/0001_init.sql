@@ -46,7 +46,7 @@ CREATE TABLE endpoints (
     events               TEXT    NOT NULL,
     secrets              BLOB    NOT NULL,
     signature_scheme     TEXT    NOT NULL,
-    headers              TEXT    NOT NULL,
+    headers              BLOB    NOT NULL, -- sealed: custom headers often carry credentials
     rate_limit           REAL    NOT NULL,
     max_in_flight        INTEGER NOT NULL,
     timeout_ns           INTEGER NOT NULL,
