@@ -103,7 +103,8 @@ type Store interface {
 	// CreateFirstAdminKey stores k only when no admin key exists, atomically
 	// even when several processes start together, and reports whether it did.
 	CreateFirstAdminKey(ctx context.Context, k APIKey) (bool, error)
-	// APIKeyByHash finds the key whose token hashes to hash.
+	// APIKeyByHash finds the key whose token hashes to hash, looking it up
+	// by an index and then comparing the stored hash in constant time.
 	APIKeyByHash(ctx context.Context, hash []byte) (APIKey, error)
 	// ListAPIKeys lists a tenant's keys ordered by id.
 	ListAPIKeys(ctx context.Context, tenantID string, p ListParams) (Page[APIKey], error)

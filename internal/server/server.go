@@ -50,7 +50,6 @@ type Server struct {
 	nowFunc    func() time.Time
 	ingested   func(hook.IngestResult)
 	mux        *http.ServeMux
-	touches    touches
 }
 
 // New returns a Server for cfg.
@@ -75,7 +74,6 @@ func New(cfg Config) (*Server, error) {
 		nowFunc:    cfg.Now,
 		ingested:   cfg.Ingested,
 		mux:        http.NewServeMux(),
-		touches:    touches{last: map[string]time.Time{}},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
