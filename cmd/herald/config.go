@@ -15,6 +15,13 @@ import (
 	"github.com/spf13/pflag"
 )
 
+// Roles of a serve process.
+const (
+	roleAll    = "all"
+	roleAPI    = "api"
+	roleWorker = "worker"
+)
+
 // serveConfig is everything `herald serve` is told, parsed and checked.
 type serveConfig struct {
 	Addr              string
@@ -26,6 +33,11 @@ type serveConfig struct {
 	RetrySchedule     []time.Duration // nil: hook.DefaultRetrySchedule
 	MaxPayload        int64
 	ShutdownGrace     time.Duration
+	DisableAfter      time.Duration // negative: never
+	PollInterval      time.Duration
+	LeaseMargin       time.Duration
+	Workers           int
+	Role              string // all, api or worker
 }
 
 // serveFlags are the raw flag values, kept as strings so that one function
@@ -33,7 +45,8 @@ type serveConfig struct {
 type serveFlags struct {
 	addr, publicURL, database, adminKey, secretKey string
 	allowDestinations, retrySchedule, maxPayload   string
-	shutdownGrace                                  string
+	shutdownGrace, disableAfter, pollInterval      string
+	leaseMargin, workers, role                     string
 
 	fromEnv map[string]string // flag name → the variable that set it
 }
@@ -46,7 +59,12 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.allowDestinations, "allow-destinations", "", "comma-separated CIDRs deliveries may reach despite the SSRF guard (development)")
 	fs.StringVar(&f.retrySchedule, "retry-schedule", "", "comma-separated delays before each retry (default 5s,5m,30m,2h,5h,10h,14h,20h,24h)")
 	fs.StringVar(&f.maxPayload, "max-payload", "256KiB", "largest request body accepted for one event (bytes, KiB or MiB)")
-	fs.StringVar(&f.shutdownGrace, "shutdown-grace", "10s", "how long shutdown waits for requests in flight")
+	fs.StringVar(&f.shutdownGrace, "shutdown-grace", "10s", "how long shutdown waits for requests and delivery attempts in flight")
+	fs.StringVar(&f.disableAfter, "disable-after", "120h", "disable an endpoint that fails again this long after its failure streak began (0: never)")
+	fs.StringVar(&f.pollInterval, "poll-interval", "1s", "how often the dispatcher looks for due retries and expired leases")
+	fs.StringVar(&f.leaseMargin, "lease-margin", "10s", "added to an endpoint's timeout to make a delivery's lease")
+	fs.StringVar(&f.workers, "workers", "256", "delivery attempts this process makes at once, across endpoints")
+	fs.StringVar(&f.role, "role", "all", "what this process does: all, api (the HTTP API only; nothing is delivered) or worker (delivery; HTTP serves only health and metrics)")
 }
 
 // registerDatabase adds the flags every command that opens the database
@@ -126,6 +144,27 @@ func (f *serveFlags) parse() (serveConfig, error) {
 	}
 	if c.ShutdownGrace, err = time.ParseDuration(f.shutdownGrace); err != nil || c.ShutdownGrace < 0 {
 		return bad("shutdown-grace", errors.New("must be a duration such as 10s"))
+	}
+	if c.DisableAfter, err = time.ParseDuration(f.disableAfter); err != nil || c.DisableAfter < 0 {
+		return bad("disable-after", errors.New("must be a duration such as 120h, or 0 for never"))
+	}
+	if c.DisableAfter == 0 {
+		c.DisableAfter = -1 // the dispatcher's "never"
+	}
+	if c.PollInterval, err = time.ParseDuration(f.pollInterval); err != nil || c.PollInterval <= 0 {
+		return bad("poll-interval", errors.New("must be a positive duration such as 1s"))
+	}
+	if c.LeaseMargin, err = time.ParseDuration(f.leaseMargin); err != nil || c.LeaseMargin <= 0 {
+		return bad("lease-margin", errors.New("must be a positive duration such as 10s"))
+	}
+	if c.Workers, err = strconv.Atoi(f.workers); err != nil || c.Workers < 1 || c.Workers > 100000 {
+		return bad("workers", errors.New("must be a whole number from 1 to 100000"))
+	}
+	switch f.role {
+	case roleAll, roleAPI, roleWorker:
+		c.Role = f.role
+	default:
+		return bad("role", errors.New("must be all, api or worker"))
 	}
 	return c, nil
 }

@@ -81,7 +81,9 @@ func TestNothingAcceptedIsLost(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "herald.db")
 	const admin = "crash-test-admin-key-0123456789"
-	p := startProcess(t, "--database", db, "--admin-key", admin)
+	// --role api: this test is about ingest; its endpoint must not be
+	// reached (TestCrashDeliversEverything covers delivery).
+	p := startProcess(t, "--database", db, "--admin-key", admin, "--role", "api")
 
 	if code := call(t, "POST", p.url+"/v1/tenants", admin, map[string]any{"id": "acme"}, nil); code != 201 {
 		t.Fatalf("create tenant: %d", code)
@@ -148,7 +150,7 @@ func TestNothingAcceptedIsLost(t *testing.T) {
 		t.Fatalf("only %d events accepted before the kill", len(accepted))
 	}
 
-	q := startProcess(t, "--database", db, "--admin-key", admin)
+	q := startProcess(t, "--database", db, "--admin-key", admin, "--role", "api")
 	for _, id := range accepted {
 		var dl struct{ Data []struct{ EndpointID string } }
 		if code := call(t, "GET", q.url+"/v1/events/"+id+"/deliveries", admin, nil, &dl); code != 200 {

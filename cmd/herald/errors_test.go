@@ -14,7 +14,7 @@ import (
 // status. internal/server's tests cover every field and case in detail.
 func TestServeErrors(t *testing.T) {
 	t.Parallel()
-	srv := startServe(t, t.TempDir(), "--max-payload", "1KiB")
+	srv := startServe(t, t.TempDir(), "--max-payload", "1KiB", "--role", "api") // no delivery to beta.example.com
 	admin := srv.adminKey
 	if code := call(t, "POST", srv.url+"/v1/tenants", admin, map[string]any{"id": "acme"}, nil); code != 201 {
 		t.Fatalf("create tenant: %d", code)

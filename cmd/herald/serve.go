@@ -10,8 +10,13 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/heraldhq/herald/internal/dispatch"
 	"github.com/heraldhq/herald/internal/hook"
+	"github.com/heraldhq/herald/internal/sender"
 	"github.com/heraldhq/herald/internal/server"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 )
@@ -55,11 +60,30 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if err := ensureAdminKey(ctx, store, cfg.AdminKey, stderr); err != nil {
 		return err
 	}
-	handler, err := server.New(server.Config{
-		Store:      store,
-		Logger:     log,
-		MaxPayload: cfg.MaxPayload,
-		PublicURL:  cfg.PublicURL,
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := dispatch.NewMetrics(reg, store)
+	if err != nil {
+		return err
+	}
+	userAgent := "Herald/" + buildVersion()
+	client, err := sender.New(sender.Config{Allow: cfg.AllowDestinations, UserAgent: userAgent})
+	if err != nil {
+		return usageError{fmt.Errorf("invalid --allow-destinations: %w", err)}
+	}
+	defer client.CloseIdleConnections()
+	dispatcher, err := dispatch.New(dispatch.Config{
+		Store:         store,
+		Sender:        client,
+		Logger:        log,
+		RetrySchedule: cfg.RetrySchedule,
+		DisableAfter:  cfg.DisableAfter,
+		Workers:       cfg.Workers,
+		PollInterval:  cfg.PollInterval,
+		LeaseMargin:   cfg.LeaseMargin,
+		ShutdownGrace: cfg.ShutdownGrace,
+		UserAgent:     userAgent,
+		Metrics:       metrics,
 	})
 	if err != nil {
 		return err
@@ -67,6 +91,26 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on --addr %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()                         // Serve closes it too; this covers returning before Serve
+	if cfg.PublicURL == "http://"+cfg.Addr { // the default: name the port actually bound (":0")
+		cfg.PublicURL = "http://" + ln.Addr().String()
+	}
+	scfg := server.Config{
+		Store:      store,
+		Logger:     log,
+		MaxPayload: cfg.MaxPayload,
+		PublicURL:  cfg.PublicURL,
+		Metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}),
+		HealthOnly: cfg.Role == roleWorker,
+	}
+	if cfg.Role != roleAPI {
+		scfg.Ingested = dispatcher.Notify
+		scfg.Ready = dispatcher.Healthy
+	}
+	handler, err := server.New(scfg)
+	if err != nil {
+		return err
 	}
 	srv := &http.Server{
 		Handler:           handler,
@@ -77,9 +121,12 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "database", cfg.Database, "publicURL", cfg.PublicURL)
+	log.Info("listening", "addr", ln.Addr().String(), "role", cfg.Role, "database", cfg.Database, "publicURL", cfg.PublicURL)
 
 	g, gctx := errgroup.WithContext(ctx)
+	if cfg.Role != roleAPI {
+		g.Go(func() error { return dispatcher.Run(gctx) })
+	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve http: %w", err)

@@ -18,7 +18,9 @@ import (
 func TestServeWalkthrough(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	srv := startServe(t, dir)
+	// --role api: the README's endpoint is merchant.example.com, which a
+	// test must not reach; delivery has tests of its own.
+	srv := startServe(t, dir, "--role", "api")
 	if srv.adminKey == "" {
 		t.Fatalf("no admin key printed on first start:\n%s", srv.log)
 	}
@@ -86,7 +88,7 @@ func TestServeWalkthrough(t *testing.T) {
 
 	// A restart reuses the key file and prints no new admin key; the data
 	// written before is all there and its secret still opens.
-	again := startServe(t, dir)
+	again := startServe(t, dir, "--role", "api")
 	if again.adminKey != "" {
 		t.Errorf("a second start printed a new admin key")
 	}

@@ -84,6 +84,9 @@ type Endpoint struct {
 	LastSuccessAt       time.Time // zero when never
 	LastFailureAt       time.Time // zero when never
 	ConsecutiveFailures int
+	// FailingSince is when the current failure streak began: the first
+	// failure after a success (or ever); zero while not failing.
+	FailingSince time.Time
 }
 
 // Secret returns the current signing key.

@@ -197,3 +197,36 @@ func TestValidateSchedule(t *testing.T) {
 		t.Error("8 days accepted")
 	}
 }
+
+func TestRetryDelay(t *testing.T) {
+	t.Parallel()
+	s := []time.Duration{5 * time.Second, 5 * time.Minute}
+	tests := []struct {
+		name       string
+		n          int
+		retryAfter time.Duration
+		r          float64
+		want       time.Duration
+		ok         bool
+	}{
+		{"first retry exact", 1, 0, 0.5, 5 * time.Second, true},
+		{"second retry exact", 2, 0, 0.5, 5 * time.Minute, true},
+		{"exhausted", 3, 0, 0.5, 0, false},
+		{"no attempt yet", 0, 0, 0.5, 0, false},
+		{"jitter low end", 1, 0, 0, 4 * time.Second, true},
+		{"jitter high end", 2, 0, 1, 6 * time.Minute, true},
+		{"retry-after later wins", 1, time.Minute, 0.5, time.Minute, true},
+		{"schedule later wins", 2, time.Second, 0.5, 5 * time.Minute, true},
+		{"retry-after capped", 1, 48 * time.Hour, 0.5, 24 * time.Hour, true},
+		{"retry-after cannot extend an exhausted schedule", 3, time.Hour, 0.5, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := RetryDelay(s, tt.n, tt.retryAfter, tt.r)
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("RetryDelay(n=%d, retryAfter=%s, r=%v) = %s, %v; want %s, %v",
+					tt.n, tt.retryAfter, tt.r, got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}

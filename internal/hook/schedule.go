@@ -27,3 +27,28 @@ func ValidateSchedule(s []time.Duration) error {
 	}
 	return nil
 }
+
+// Retry policy limits.
+const (
+	// Jitter is the fraction by which each scheduled delay is spread, so
+	// that deliveries failed together are not retried together.
+	Jitter = 0.2
+	// MaxRetryAfter caps how long an endpoint's Retry-After may postpone
+	// the next attempt.
+	MaxRetryAfter = 24 * time.Hour
+)
+
+// RetryDelay returns how long after attempt n (1 for the first) the next
+// attempt comes under schedule, the delays before each retry, and false when
+// the schedule is exhausted. r, in [0, 1), spreads the scheduled delay by up
+// to ±Jitter (0.5 keeps it exact). retryAfter is what the endpoint asked for
+// (0 if nothing); the delay is the later of the two, the request capped at
+// MaxRetryAfter. The retry still counts as one of the schedule's.
+func RetryDelay(schedule []time.Duration, n int, retryAfter time.Duration, r float64) (time.Duration, bool) {
+	if n < 1 || n > len(schedule) {
+		return 0, false
+	}
+	d := schedule[n-1]
+	d += time.Duration(float64(d) * Jitter * (2*r - 1))
+	return max(d, min(retryAfter, MaxRetryAfter)), true
+}

@@ -141,6 +141,30 @@ type Store interface {
 	Delivery(ctx context.Context, id string) (Delivery, error)
 	ListDeliveries(ctx context.Context, f DeliveryFilter) (Page[Delivery], error)
 
+	// ClaimDeliveries leases up to p.Limit pending deliveries that are due
+	// (NextAttemptAt <= p.Now) and not leased (or whose lease expired), of
+	// active endpoints only, each with a new token and a lease until p.Now
+	// plus its endpoint's timeout plus p.LeaseMargin. Per endpoint it never
+	// lets the leased deliveries exceed the endpoint's MaxInFlight (counted
+	// across every dispatcher sharing the store) nor the new claims exceed
+	// p.EndpointLimits. Claims are fair: every endpoint's earliest due
+	// delivery comes before any endpoint's second, so a large backlog of one
+	// endpoint does not delay another's.
+	ClaimDeliveries(ctx context.Context, p ClaimParams) ([]Claim, error)
+	// CompleteAttempt records o.Attempt, sets the delivery's status, attempt
+	// count and next attempt time, ends the lease and updates the endpoint's
+	// health (and status, see Outcome), in one transaction. ErrConflict when
+	// token no longer holds the delivery's lease; nothing is written then.
+	CompleteAttempt(ctx context.Context, token string, o Outcome) error
+	// ReleaseClaim ends a lease without an attempt: the delivery is due
+	// again at next, its attempt count unchanged. ErrConflict when token no
+	// longer holds the lease.
+	ReleaseClaim(ctx context.Context, deliveryID, token string, next time.Time) error
+	// ListAttempts lists a delivery's attempts, oldest first.
+	ListAttempts(ctx context.Context, f AttemptFilter) (Page[Attempt], error)
+	// QueueStats counts pending deliveries at now.
+	QueueStats(ctx context.Context, now time.Time) (QueueStats, error)
+
 	// CreateEventType adds a catalogue entry; ErrConflict when the name is
 	// taken.
 	CreateEventType(ctx context.Context, t EventType) error

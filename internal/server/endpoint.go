@@ -51,6 +51,7 @@ type endpointOut struct {
 	LastSuccessAt       *time.Time        `json:"lastSuccessAt"`
 	LastFailureAt       *time.Time        `json:"lastFailureAt"`
 	ConsecutiveFailures int               `json:"consecutiveFailures"`
+	FailingSince        *time.Time        `json:"failingSince"` // null: not failing
 }
 
 // secretOut is the answer of GET …/secret; endpointWithSecret is the answer
@@ -75,6 +76,7 @@ func endpointJSON(e hook.Endpoint) endpointOut {
 		CreatedAt: e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC(),
 		LastSuccessAt: timeOrNull(e.LastSuccessAt), LastFailureAt: timeOrNull(e.LastFailureAt),
 		ConsecutiveFailures: e.ConsecutiveFailures,
+		FailingSince:        timeOrNull(e.FailingSince),
 	}
 	if e.RateLimit > 0 {
 		out.RateLimit = &e.RateLimit

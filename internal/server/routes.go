@@ -9,6 +9,12 @@ func (s *Server) routes() {
 
 	m.Handle("GET /healthz", handle(s, opts{access: public}, s.healthz))
 	m.Handle("GET /readyz", handle(s, opts{access: public}, s.readyz))
+	if s.metrics != nil {
+		m.Handle("GET /metrics", s.metrics) // counts only, no tenant data
+	}
+	if s.healthOnly {
+		return
+	}
 
 	m.Handle("POST /v1/tenants", handle(s, admin, s.createTenant))
 	m.Handle("GET /v1/tenants", handle(s, admin, s.listTenants))
@@ -30,6 +36,8 @@ func (s *Server) routes() {
 	m.Handle("GET /v1/events", handle(s, keyed, s.listEvents))
 	m.Handle("GET /v1/events/{id}", handle(s, keyed, s.getEvent))
 	m.Handle("GET /v1/events/{id}/deliveries", handle(s, keyed, s.listEventDeliveries))
+
+	m.Handle("GET /v1/deliveries/{id}/attempts", handle(s, keyed, s.listDeliveryAttempts))
 
 	m.Handle("POST /v1/event-types", handle(s, opts{access: adminOnly, maxBody: s.maxPayload}, s.createEventType))
 	m.Handle("GET /v1/event-types", handle(s, keyed, s.listEventTypes))

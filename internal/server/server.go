@@ -38,6 +38,14 @@ type Config struct {
 	// stored a new event, after its commit and before the answer, so that a
 	// dispatcher can attempt the new deliveries at once. It must not block.
 	Ingested func(hook.IngestResult)
+	// Ready, when not nil, is asked by /readyz besides the store: a non-nil
+	// error (such as a stuck dispatcher) makes the server not ready.
+	Ready func() error
+	// Metrics, when not nil, is served at GET /metrics without a key.
+	Metrics http.Handler
+	// HealthOnly serves /healthz, /readyz and /metrics alone, for a process
+	// that delivers but does not serve the API.
+	HealthOnly bool
 }
 
 // Server serves the HTTP API. It is an http.Handler; the caller runs it in
@@ -49,6 +57,9 @@ type Server struct {
 	publicURL  string
 	nowFunc    func() time.Time
 	ingested   func(hook.IngestResult)
+	ready      func() error
+	metrics    http.Handler
+	healthOnly bool
 	mux        *http.ServeMux
 }
 
@@ -73,6 +84,9 @@ func New(cfg Config) (*Server, error) {
 		publicURL:  strings.TrimSuffix(cfg.PublicURL, "/"),
 		nowFunc:    cfg.Now,
 		ingested:   cfg.Ingested,
+		ready:      cfg.Ready,
+		metrics:    cfg.Metrics,
+		healthOnly: cfg.HealthOnly,
 		mux:        http.NewServeMux(),
 	}
 	if s.log == nil {

@@ -182,5 +182,11 @@ func (s *Server) readyz(ctx context.Context, _ *call[none]) (reply, error) {
 		return reply{}, &statusError{http.StatusServiceUnavailable, typeUnavailable,
 			"the database does not answer", fmt.Errorf("ping store: %w", err)}
 	}
+	if s.ready != nil {
+		if err := s.ready(); err != nil {
+			return reply{}, &statusError{http.StatusServiceUnavailable, typeUnavailable,
+				"the server is not ready: " + err.Error(), err}
+		}
+	}
 	return ok(map[string]string{"status": "ok"}), nil
 }

@@ -53,7 +53,7 @@ func TestWalk(t *testing.T) {
 		"events": []any{"payout.paid", "payout.failed"}, "signatureScheme": "standard", "headers": map[string]any{},
 		"rateLimit": nil, "maxInFlight": float64(hook.DefaultMaxInFlight), "timeout": "15s", "retrySchedule": nil,
 		"metadata": map[string]any{}, "status": "active", "createdAt": "2026-05-08T10:15:00Z", "updatedAt": "2026-05-08T10:15:00Z",
-		"lastSuccessAt": nil, "lastFailureAt": nil, "consecutiveFailures": float64(0), "secret": secret,
+		"lastSuccessAt": nil, "lastFailureAt": nil, "consecutiveFailures": float64(0), "failingSince": nil, "secret": secret,
 	}
 	if diff := cmp.Diff(wantEP, ep); diff != "" {
 		t.Errorf("created endpoint mismatch (-want +got):\n%s", diff)

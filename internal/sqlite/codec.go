@@ -145,6 +145,7 @@ const (
 	listEvents     = "events"
 	listDeliveries = "deliveries"
 	listEventTypes = "types"
+	listAttempts   = "attempts"
 )
 
 // page trims rows fetched with limit+1 to limit and sets Next from the key

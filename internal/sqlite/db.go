@@ -67,6 +67,11 @@ type DB struct {
 	w    *writer
 	lock *fileLock
 
+	// leasesCleared is set once the leases of processes that died are
+	// ended (see ClaimDeliveries); only write ops, which run one at a time
+	// on the writer goroutine, read and set it.
+	leasesCleared bool
+
 	closeOnce sync.Once
 	closeErr  error
 }

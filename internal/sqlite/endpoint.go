@@ -89,6 +89,7 @@ func (db *DB) endpointArgs(e hook.Endpoint) ([]any, error) {
 		e.RateLimit, e.MaxInFlight, int64(e.Timeout), sched, meta,
 		string(e.Status), e.DisabledReason, micros(e.UpdatedAt),
 		nullMicros(e.LastSuccessAt), nullMicros(e.LastFailureAt), e.ConsecutiveFailures,
+		nullMicros(e.FailingSince),
 	}, nil
 }
 
@@ -100,7 +101,7 @@ const endpointConfigSet = `url = ?, description = ?, events = ?, secrets = ?, si
 const endpointSet = `url = ?, description = ?, events = ?, secrets = ?, signature_scheme = ?, headers = ?,
 	rate_limit = ?, max_in_flight = ?, timeout_ns = ?, retry_schedule = ?, metadata = ?,
 	status = ?, disabled_reason = ?, updated_at = ?,
-	last_success_at = ?, last_failure_at = ?, consecutive_failures = ?`
+	last_success_at = ?, last_failure_at = ?, consecutive_failures = ?, failing_since = ?`
 
 // CreateEndpoint stores a new endpoint with its secrets sealed;
 // hook.ErrNotFound when its tenant does not exist, hook.ErrConflict when its
@@ -116,8 +117,8 @@ func (db *DB) CreateEndpoint(ctx context.Context, e hook.Endpoint) error {
 			url, description, events, secrets, signature_scheme, headers,
 			rate_limit, max_in_flight, timeout_ns, retry_schedule, metadata,
 			status, disabled_reason, updated_at,
-			last_success_at, last_failure_at, consecutive_failures)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+			last_success_at, last_failure_at, consecutive_failures, failing_since)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 		return translate(err)
 	})
 	if err != nil {
@@ -153,9 +154,10 @@ func (db *DB) DeleteEndpoint(ctx context.Context, id string, now time.Time) erro
 		if err := deleteOne(ctx, tx, "DELETE FROM endpoints WHERE id = ?", id); err != nil {
 			return err
 		}
-		// "+status": see DeleteTenant.
+		// "+status": see DeleteTenant. Ending the lease fences out an
+		// attempt in flight: its CompleteAttempt finds no lease.
 		_, err := tx.ExecContext(ctx, `UPDATE deliveries
-			SET status = ?, next_attempt_at = NULL, updated_at = ?
+			SET status = ?, next_attempt_at = NULL, updated_at = ?, claim_token = NULL, lease_until = NULL
 			WHERE endpoint_id = ? AND +status = ?`,
 			hook.DeliveryCanceled, micros(now), id, hook.DeliveryPending)
 		return err
@@ -168,7 +170,7 @@ func (db *DB) DeleteEndpoint(ctx context.Context, id string, now time.Time) erro
 
 const endpointColumns = `id, tenant_id, url, description, events, secrets, signature_scheme, headers,
 	rate_limit, max_in_flight, timeout_ns, retry_schedule, metadata, status, disabled_reason,
-	created_at, updated_at, last_success_at, last_failure_at, consecutive_failures`
+	created_at, updated_at, last_success_at, last_failure_at, consecutive_failures, failing_since`
 
 func (db *DB) scanEndpoint(s scanner) (hook.Endpoint, error) {
 	var (
@@ -180,10 +182,11 @@ func (db *DB) scanEndpoint(s scanner) (hook.Endpoint, error) {
 		sched                   sql.NullString
 		created, updated        int64
 		lastSuccess, lastFailed sql.NullInt64
+		failingSince            sql.NullInt64
 	)
 	err := s.Scan(&e.ID, &e.TenantID, &e.URL, &e.Description, &events, &secrets, &scheme, &headers,
 		&e.RateLimit, &e.MaxInFlight, &timeout, &sched, &meta, &status, &e.DisabledReason,
-		&created, &updated, &lastSuccess, &lastFailed, &e.ConsecutiveFailures)
+		&created, &updated, &lastSuccess, &lastFailed, &e.ConsecutiveFailures, &failingSince)
 	if err != nil {
 		return hook.Endpoint{}, translate(err)
 	}
@@ -215,6 +218,7 @@ func (db *DB) scanEndpoint(s scanner) (hook.Endpoint, error) {
 	e.UpdatedAt = fromMicros(updated)
 	e.LastSuccessAt = fromNullMicros(lastSuccess)
 	e.LastFailureAt = fromNullMicros(lastFailed)
+	e.FailingSince = fromNullMicros(failingSince)
 	return e, nil
 }
 

@@ -85,9 +85,10 @@ func (db *DB) ListTenants(ctx context.Context, p hook.ListParams) (hook.Page[hoo
 func (db *DB) DeleteTenant(ctx context.Context, id string, now time.Time) error {
 	err := db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
 		// "+status" keeps the planner off the status index, which would
-		// visit every pending delivery of every tenant.
+		// visit every pending delivery of every tenant. Ending the leases
+		// fences out attempts in flight (see DeleteEndpoint).
 		_, err := tx.ExecContext(ctx, `UPDATE deliveries
-			SET status = ?, next_attempt_at = NULL, updated_at = ?
+			SET status = ?, next_attempt_at = NULL, updated_at = ?, claim_token = NULL, lease_until = NULL
 			WHERE endpoint_id IN (SELECT id FROM endpoints WHERE tenant_id = ?) AND +status = ?`,
 			hook.DeliveryCanceled, micros(now), id, hook.DeliveryPending)
 		if err != nil {

@@ -28,6 +28,7 @@ func fullEndpoint(tenant string) hook.Endpoint {
 	e.LastSuccessAt = hook.Timestamp(now.Add(-time.Hour))
 	e.LastFailureAt = hook.Timestamp(now.Add(-time.Minute))
 	e.ConsecutiveFailures = 7
+	e.FailingSince = hook.Timestamp(now.Add(-30 * time.Minute))
 	return e
 }
 
@@ -121,7 +122,7 @@ func testEndpoints(t *testing.T, open OpenFunc) {
 
 		// Back to nil: fields an update clears are cleared.
 		upd.RetrySchedule, upd.Headers, upd.Metadata = nil, nil, nil
-		upd.LastSuccessAt, upd.LastFailureAt = time.Time{}, time.Time{}
+		upd.LastSuccessAt, upd.LastFailureAt, upd.FailingSince = time.Time{}, time.Time{}, time.Time{}
 		if err := s.UpdateEndpoint(t.Context(), upd); err != nil {
 			t.Fatalf("UpdateEndpoint: %v", err)
 		}
@@ -219,6 +220,6 @@ func keepOwned(upd, orig hook.Endpoint) hook.Endpoint {
 	upd.TenantID, upd.CreatedAt = orig.TenantID, orig.CreatedAt
 	upd.Status, upd.DisabledReason = orig.Status, orig.DisabledReason
 	upd.LastSuccessAt, upd.LastFailureAt = orig.LastSuccessAt, orig.LastFailureAt
-	upd.ConsecutiveFailures = orig.ConsecutiveFailures
+	upd.ConsecutiveFailures, upd.FailingSince = orig.ConsecutiveFailures, orig.FailingSince
 	return upd
 }

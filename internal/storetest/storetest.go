@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) hook.Store) {
 	t.Run("Event", func(t *testing.T) { testEvents(t, open) })
 	t.Run("Delivery", func(t *testing.T) { testDeliveries(t, open) })
 	t.Run("EventType", func(t *testing.T) { testEventTypes(t, open) })
+	t.Run("Dispatch", func(t *testing.T) { testDispatch(t, open) })
 }
 
 func testStore(t *testing.T, open OpenFunc) {

@@ -1,0 +1,221 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/heraldhq/herald/internal/hook"
+	"github.com/heraldhq/herald/internal/sender"
+	"github.com/heraldhq/herald/webhook"
+)
+
+// storeTimeout bounds the store calls that end an attempt. They run on a
+// context of their own, so that a shutdown does not lose an attempt that
+// was made.
+const storeTimeout = 30 * time.Second
+
+// redacted replaces the values of an endpoint's custom headers in the
+// attempt log: they often carry credentials, which the store seals in the
+// endpoint but would keep in clear in the log.
+const redacted = "[redacted]"
+
+// attempt makes one attempt of a claimed delivery, or releases it when its
+// gate holds it back.
+func (d *Dispatcher) attempt(ctx context.Context, c hook.Claim, body []byte) {
+	ep := c.Endpoint
+	now := d.nowFunc()
+	g := d.gate(ep, now)
+
+	d.mu.Lock()
+	admitted, retryAt := g.breaker.admit(now)
+	var r *rate.Reservation
+	if admitted && g.limiter != nil {
+		// Reserved under the lock with the time read under it: the limiter
+		// counts tokens wrongly when reservations go back in time.
+		now = d.nowFunc()
+		r = g.limiter.ReserveN(now, 1)
+	}
+	d.mu.Unlock()
+	if !admitted {
+		d.release(c, retryAt)
+		return
+	}
+	if r != nil {
+		wait := r.DelayFrom(now)
+		// The wait must leave the whole attempt, and half the margin for
+		// recording it, inside the lease.
+		budget := c.LeaseUntil.Sub(now) - ep.Timeout - d.leaseMargin/2
+		if !r.OK() || wait > budget {
+			r.CancelAt(now)
+			d.abandon(g, c, now.Add(wait))
+			return
+		}
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				r.Cancel()
+				d.abandon(g, c, d.nowFunc())
+				return
+			case <-t.C:
+			}
+		}
+	}
+
+	start := d.nowFunc()
+	header, err := d.header(c, body, start)
+	if err != nil {
+		// The endpoint's keys were checked when they were set; this is a
+		// bug or a damaged row, not something a retry soon would fix.
+		d.log.Error("sign delivery", "delivery", c.Delivery.ID, "endpoint", ep.ID, "err", err)
+		d.abandon(g, c, start.Add(time.Hour))
+		return
+	}
+	res := d.send.Send(ctx, sender.Request{URL: ep.URL, Header: header, Body: body, Timeout: ep.Timeout})
+	if res.Class == sender.ClassInterrupted && ctx.Err() != nil {
+		// Cut by shutdown: not the endpoint's failure, and it costs no
+		// attempt. The delivery is due again at once, here or elsewhere.
+		d.abandon(g, c, d.nowFunc())
+		return
+	}
+	o := d.outcome(c, res, start)
+	d.mu.Lock()
+	g.breaker.record(d.nowFunc(), res.Success())
+	d.mu.Unlock()
+	d.metrics.attempt(o, res)
+
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	if err := d.store.CompleteAttempt(sctx, c.Token, o); err != nil {
+		// The attempt was made but not recorded; the lease expires and the
+		// delivery is attempted again: at least once.
+		level := slog.LevelError
+		if errors.Is(err, hook.ErrConflict) {
+			level = slog.LevelWarn // the lease was lost: canceled or reclaimed
+		}
+		d.log.Log(sctx, level, "record attempt", "delivery", c.Delivery.ID, "endpoint", ep.ID, "err", err)
+	}
+}
+
+// abandon releases a delivery whose attempt was not made, giving up its
+// probe if it was one.
+func (d *Dispatcher) abandon(g *gate, c hook.Claim, next time.Time) {
+	d.mu.Lock()
+	g.breaker.abandon()
+	d.mu.Unlock()
+	d.release(c, next)
+}
+
+// release ends a claim without an attempt; the delivery is due at next.
+func (d *Dispatcher) release(c hook.Claim, next time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := d.store.ReleaseClaim(ctx, c.Delivery.ID, c.Token, hook.Timestamp(next)); err != nil && !errors.Is(err, hook.ErrConflict) {
+		// The lease expires by itself; only the wait is longer.
+		d.log.Error("release delivery", "delivery", c.Delivery.ID, "err", err)
+	}
+}
+
+// header returns the request header of an attempt at t: the endpoint's
+// custom headers, then Herald's, then the signature of its scheme made with
+// every key that is valid at t.
+func (d *Dispatcher) header(c hook.Claim, body []byte, t time.Time) (http.Header, error) {
+	ep := c.Endpoint
+	keys := make([]string, 0, len(ep.Secrets))
+	for _, s := range ep.Secrets {
+		if s.ExpiresAt.IsZero() || s.ExpiresAt.After(t) {
+			keys = append(keys, s.Key)
+		}
+	}
+	signer, err := webhook.NewSigner(webhook.Scheme(ep.SignatureScheme), keys...)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := signer.Sign(c.Event.ID, t, body)
+	if err != nil {
+		return nil, err
+	}
+	h := make(http.Header, len(ep.Headers)+len(sig)+2)
+	for k, v := range ep.Headers {
+		h.Set(k, v)
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", d.userAgent)
+	for k, v := range sig {
+		h[k] = v
+	}
+	return h, nil
+}
+
+// outcome turns a response into the attempt to record and the delivery's
+// next state.
+func (d *Dispatcher) outcome(c hook.Claim, res sender.Result, start time.Time) hook.Outcome {
+	ep := c.Endpoint
+	start = hook.Timestamp(start)
+	reqHeader := res.RequestHeader.Clone()
+	for k := range ep.Headers {
+		if reqHeader.Get(k) != "" {
+			reqHeader.Set(k, redacted)
+		}
+	}
+	a := hook.Attempt{
+		ID:             hook.NewID(hook.PrefixAttempt),
+		DeliveryID:     c.Delivery.ID,
+		EndpointID:     ep.ID,
+		TenantID:       c.Delivery.TenantID,
+		Number:         c.Delivery.AttemptCount + 1,
+		StartedAt:      start,
+		Duration:       res.Duration.Truncate(time.Microsecond),
+		RequestHeader:  reqHeader,
+		StatusCode:     res.StatusCode,
+		ResponseHeader: res.Header,
+		ResponseBody:   res.Body,
+		Error:          string(res.Class),
+		ErrorMessage:   res.Message,
+	}
+	o := hook.Outcome{DisableAfter: d.disableAfter}
+	if res.Success() {
+		o.Status = hook.DeliverySucceeded
+		o.Attempt = a
+		return o
+	}
+	if res.StatusCode == http.StatusGone {
+		o.Disable = "the endpoint answered 410 Gone"
+	}
+	schedule := ep.RetrySchedule
+	if schedule == nil {
+		schedule = d.schedule
+	}
+	o.Status = hook.DeliveryFailed
+	if delay, ok := hook.RetryDelay(schedule, a.Number, res.RetryAfter, jitter()); ok {
+		o.Status = hook.DeliveryPending
+		a.NextRetryAt = hook.Timestamp(start.Add(res.Duration + delay))
+	}
+	o.Attempt = a
+	return o
+}
+
+// envelope is the body of every request for ev: the same bytes for every
+// endpoint and attempt, with the event's data as the producer sent it.
+func envelope(ev hook.Event) []byte {
+	id, _ := json.Marshal(ev.ID)
+	typ, _ := json.Marshal(ev.Type)
+	at, _ := json.Marshal(ev.CreatedAt.UTC())
+	b := make([]byte, 0, len(ev.Data)+len(id)+len(typ)+len(at)+48)
+	b = append(b, `{"id":`...)
+	b = append(b, id...)
+	b = append(b, `,"type":`...)
+	b = append(b, typ...)
+	b = append(b, `,"createdAt":`...)
+	b = append(b, at...)
+	b = append(b, `,"data":`...)
+	b = append(b, ev.Data...)
+	return append(b, '}')
+}

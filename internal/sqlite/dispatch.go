@@ -1,0 +1,358 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/heraldhq/herald/internal/hook"
+)
+
+// claimQuery selects the deliveries to lease. First the room of each active
+// endpoint: its MaxInFlight less its live leases, at most its limit in the
+// JSON object ?3 and at most the claim's limit ?4. Then, per endpoint with
+// room, its earliest claimable deliveries, numbered (rn) and kept within
+// its room. Ordering by rn first is what makes claims fair: every
+// endpoint's first delivery precedes any endpoint's second. It runs inside
+// a write, so no other claim can take the same rows or fill the same room
+// between this count and the update that follows.
+//
+// The cost is one probe of deliveries_pending per active endpoint and at
+// most ?4 rows read per endpoint, whatever the backlog: numbering every due
+// delivery at once (a window over the due scan) cost 2ms at a backlog of
+// 1,000 and 23ms at 10,000, all of it on the writer. MATERIALIZED and CROSS
+// JOIN keep that plan: room first, then each endpoint's deliveries through
+// the correlated list. The literal 'pending' lets the planner use the
+// partial index.
+const claimQuery = `WITH room AS MATERIALIZED (
+		SELECT e.id AS endpoint_id, e.timeout_ns,
+			min(e.max_in_flight - (SELECT count(*) FROM deliveries l
+					WHERE l.endpoint_id = e.id AND l.lease_until > ?1),
+				coalesce(lim.value, ?4), ?4) AS n
+		FROM endpoints e
+		LEFT JOIN json_each(?3) lim ON lim.key = e.id
+		WHERE e.status = ?2 AND EXISTS (SELECT 1 FROM deliveries
+			WHERE endpoint_id = e.id AND status = 'pending' AND next_attempt_at <= ?1)
+	), due AS (
+		SELECT d.seq, d.next_attempt_at, r.endpoint_id, r.timeout_ns, r.n,
+			ROW_NUMBER() OVER (PARTITION BY r.endpoint_id ORDER BY d.next_attempt_at, d.seq) AS rn
+		FROM room r CROSS JOIN deliveries d
+		WHERE r.n > 0 AND d.seq IN (
+			SELECT seq FROM deliveries
+			WHERE endpoint_id = r.endpoint_id AND status = 'pending' AND next_attempt_at <= ?1
+				AND (lease_until IS NULL OR lease_until <= ?1)
+			ORDER BY next_attempt_at, seq
+			LIMIT ?4)
+	)
+	SELECT seq, endpoint_id, timeout_ns FROM due
+	WHERE rn <= n
+	ORDER BY rn, next_attempt_at, seq
+	LIMIT ?4`
+
+// ClaimDeliveries leases up to p.Limit due deliveries in one write; see
+// hook.Store.
+//
+// The first claim of a DB first ends every lease in the file. Open holds
+// the file's lock, so no other process uses it, and any lease found was
+// taken by a process that has stopped; a restart need not wait for those
+// leases to expire. It is done here rather than in Open (which may run
+// before the lease columns exist) or Migrate (which may run again while
+// this process holds leases). Should the batch of that first claim fail to
+// commit, the old leases simply expire.
+func (db *DB) ClaimDeliveries(ctx context.Context, p hook.ClaimParams) ([]hook.Claim, error) {
+	if p.Limit <= 0 {
+		return nil, nil
+	}
+	now := hook.Timestamp(p.Now)
+	limits, err := json.Marshal(p.EndpointLimits)
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	if p.EndpointLimits == nil {
+		limits = []byte("{}")
+	}
+	var claims []hook.Claim
+	err = db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
+		if !db.leasesCleared {
+			_, err := tx.ExecContext(ctx,
+				"UPDATE deliveries SET claim_token = NULL, lease_until = NULL WHERE lease_until IS NOT NULL")
+			if err != nil {
+				return err
+			}
+		}
+		var err error
+		claims, err = db.claim(ctx, tx, now, p.LeaseMargin, string(limits), p.Limit)
+		if err == nil {
+			db.leasesCleared = true // the writer goroutine alone reads and sets it
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	return claims, nil
+}
+
+func (db *DB) claim(ctx context.Context, tx *wtx, now time.Time, margin time.Duration, limits string, limit int) ([]hook.Claim, error) {
+	type pick struct {
+		seq      int64
+		endpoint string
+		timeout  time.Duration
+	}
+	picks, err := queryList(ctx, tx, func(s scanner) (pick, error) {
+		var p pick
+		var ns int64
+		err := s.Scan(&p.seq, &p.endpoint, &ns)
+		p.timeout = time.Duration(ns)
+		return p, err
+	}, claimQuery, micros(now), hook.EndpointActive, limits, limit)
+	if err != nil {
+		return nil, err
+	}
+	claims := make([]hook.Claim, 0, len(picks))
+	events := map[string]hook.Event{}
+	endpoints := map[string]hook.Endpoint{}
+	for _, pk := range picks {
+		c := hook.Claim{
+			Token:      "clm_" + rand.Text(),
+			LeaseUntil: hook.Timestamp(now.Add(pk.timeout + margin)),
+		}
+		d, err := scanDelivery(tx.QueryRowContext(ctx, `UPDATE deliveries SET claim_token = ?, lease_until = ?
+			WHERE seq = ? RETURNING `+deliveryColumns, c.Token, micros(c.LeaseUntil), pk.seq))
+		if err != nil {
+			return nil, err
+		}
+		c.Delivery = d.Delivery
+		ev, ok := events[d.EventID]
+		if !ok {
+			e, err := scanEvent(tx.QueryRowContext(ctx, "SELECT "+eventColumns+" FROM events WHERE id = ?", d.EventID))
+			if err != nil {
+				return nil, fmt.Errorf("event %s: %w", d.EventID, err)
+			}
+			ev = e.Event
+			events[d.EventID] = ev
+		}
+		c.Event = ev
+		ep, ok := endpoints[pk.endpoint]
+		if !ok {
+			ep, err = db.scanEndpoint(tx.QueryRowContext(ctx, "SELECT "+endpointColumns+" FROM endpoints WHERE id = ?", pk.endpoint))
+			if err != nil {
+				return nil, fmt.Errorf("endpoint %s: %w", pk.endpoint, err)
+			}
+			endpoints[pk.endpoint] = ep
+		}
+		c.Endpoint = cloneEndpoint(ep)
+		claims = append(claims, c)
+	}
+	return claims, nil
+}
+
+// cloneEndpoint copies the maps and lists of e (nil stays nil), so that the
+// claims of one endpoint, which go to goroutines of their own, share none.
+func cloneEndpoint(e hook.Endpoint) hook.Endpoint {
+	e.Events = slices.Clone(e.Events)
+	e.Secrets = slices.Clone(e.Secrets)
+	e.RetrySchedule = slices.Clone(e.RetrySchedule)
+	e.Headers = maps.Clone(e.Headers)
+	e.Metadata = maps.Clone(e.Metadata)
+	return e
+}
+
+// checkLease returns the endpoint of the delivery id when token holds its
+// lease; hook.ErrNotFound when there is no such delivery and
+// hook.ErrConflict when the lease ended, expired and was claimed again, or
+// the delivery was canceled.
+func checkLease(ctx context.Context, tx *wtx, id, token string) (string, error) {
+	var (
+		endpoint string
+		held     sql.NullString
+	)
+	err := tx.QueryRowContext(ctx, "SELECT endpoint_id, claim_token FROM deliveries WHERE id = ?", id).Scan(&endpoint, &held)
+	if err != nil {
+		return "", translate(err)
+	}
+	if !held.Valid || held.String != token || token == "" {
+		return "", fmt.Errorf("delivery %s: lease not held: %w", id, hook.ErrConflict)
+	}
+	return endpoint, nil
+}
+
+// CompleteAttempt records an attempt, ends its delivery's lease and updates
+// the endpoint's health in one write; see hook.Store.
+func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome) error {
+	a := o.Attempt
+	switch o.Status {
+	case hook.DeliveryPending, hook.DeliverySucceeded, hook.DeliveryFailed:
+	default:
+		return fmt.Errorf("complete attempt: delivery status %q is not an attempt's outcome", o.Status)
+	}
+	reqHeader, err := jsonText(a.RequestHeader)
+	if err != nil {
+		return fmt.Errorf("complete attempt: %w", err)
+	}
+	respHeader, err := jsonText(a.ResponseHeader)
+	if err != nil {
+		return fmt.Errorf("complete attempt: %w", err)
+	}
+	var body any // NULL for no body: the driver reads an empty BLOB back as nil anyway
+	if len(a.ResponseBody) > 0 {
+		body = a.ResponseBody
+	}
+	next := any(nil)
+	if o.Status == hook.DeliveryPending {
+		next = nullMicros(a.NextRetryAt)
+	}
+	t := hook.Timestamp(a.StartedAt)
+	end := hook.Timestamp(a.StartedAt.Add(a.Duration))
+	err = db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
+		endpoint, err := checkLease(ctx, tx, a.DeliveryID, token)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO attempts (id, delivery_id, endpoint_id, tenant_id, number,
+			started_at, duration_us, request_headers, status_code, response_headers, response_body,
+			error, error_message, next_retry_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			a.ID, a.DeliveryID, a.EndpointID, a.TenantID, a.Number,
+			micros(t), a.Duration.Microseconds(), reqHeader, a.StatusCode, respHeader, body,
+			a.Error, a.ErrorMessage, nullMicros(a.NextRetryAt))
+		if err != nil {
+			return translate(err)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?,
+			updated_at = ?, claim_token = NULL, lease_until = NULL WHERE id = ?`,
+			o.Status, a.Number, next, micros(end), a.DeliveryID)
+		if err != nil {
+			return err
+		}
+		return recordHealth(ctx, tx, endpoint, t, o)
+	})
+	if err != nil {
+		return fmt.Errorf("complete attempt: %w", err)
+	}
+	return nil
+}
+
+// recordHealth updates the health of the endpoint id, if it still exists,
+// after an attempt at t, and disables it as o asks. Like the status, health
+// is the engine's, not configuration: updated_at stays.
+func recordHealth(ctx context.Context, tx *wtx, id string, t time.Time, o hook.Outcome) error {
+	var (
+		since  sql.NullInt64
+		status string
+		err    error
+	)
+	if o.Attempt.Succeeded() {
+		err = tx.QueryRowContext(ctx, `UPDATE endpoints
+			SET last_success_at = ?, consecutive_failures = 0, failing_since = NULL
+			WHERE id = ? RETURNING failing_since, status`, micros(t), id).Scan(&since, &status)
+	} else {
+		err = tx.QueryRowContext(ctx, `UPDATE endpoints
+			SET last_failure_at = ?1, consecutive_failures = consecutive_failures + 1,
+				failing_since = coalesce(failing_since, ?1)
+			WHERE id = ?2 RETURNING failing_since, status`, micros(t), id).Scan(&since, &status)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // deleted since the claim; its deliveries would be canceled
+	}
+	if err != nil {
+		return err
+	}
+	if status != string(hook.EndpointActive) {
+		return nil // keep the reason it was disabled for first
+	}
+	reason := o.Disable
+	if reason == "" && o.DisableAfter > 0 && !o.Attempt.Succeeded() && since.Valid {
+		start := fromMicros(since.Int64)
+		if !start.After(t.Add(-o.DisableAfter)) {
+			reason = fmt.Sprintf("failing since %s: no successful delivery for %s",
+				start.Format(time.RFC3339), t.Sub(start).Round(time.Second))
+		}
+	}
+	if reason == "" {
+		return nil
+	}
+	_, err = tx.ExecContext(ctx, "UPDATE endpoints SET status = ?, disabled_reason = ? WHERE id = ?",
+		hook.EndpointDisabled, reason, id)
+	return err
+}
+
+// ReleaseClaim ends a lease without an attempt; see hook.Store.
+func (db *DB) ReleaseClaim(ctx context.Context, deliveryID, token string, next time.Time) error {
+	err := db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
+		if _, err := checkLease(ctx, tx, deliveryID, token); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ?, claim_token = NULL, lease_until = NULL
+			WHERE id = ?`, micros(next), deliveryID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("release claim: %w", err)
+	}
+	return nil
+}
+
+const attemptColumns = `id, delivery_id, endpoint_id, tenant_id, number, started_at, duration_us,
+	request_headers, status_code, response_headers, response_body, error, error_message, next_retry_at`
+
+func scanAttempt(s scanner) (hook.Attempt, error) {
+	var (
+		a                     hook.Attempt
+		started, durationUS   int64
+		reqHeader, respHeader string
+		next                  sql.NullInt64
+	)
+	err := s.Scan(&a.ID, &a.DeliveryID, &a.EndpointID, &a.TenantID, &a.Number, &started, &durationUS,
+		&reqHeader, &a.StatusCode, &respHeader, &a.ResponseBody, &a.Error, &a.ErrorMessage, &next)
+	if err != nil {
+		return hook.Attempt{}, translate(err)
+	}
+	if err := json.Unmarshal([]byte(reqHeader), &a.RequestHeader); err != nil {
+		return hook.Attempt{}, fmt.Errorf("attempt %s request headers: %w", a.ID, err)
+	}
+	if err := json.Unmarshal([]byte(respHeader), &a.ResponseHeader); err != nil {
+		return hook.Attempt{}, fmt.Errorf("attempt %s response headers: %w", a.ID, err)
+	}
+	a.StartedAt = fromMicros(started)
+	a.Duration = time.Duration(durationUS) * time.Microsecond
+	a.NextRetryAt = fromNullMicros(next)
+	return a, nil
+}
+
+// ListAttempts lists a delivery's attempts by number, oldest first; an
+// unknown delivery has none.
+func (db *DB) ListAttempts(ctx context.Context, f hook.AttemptFilter) (hook.Page[hook.Attempt], error) {
+	after, err := decodeSeqCursor(listAttempts, f.Cursor)
+	if err != nil {
+		return hook.Page[hook.Attempt]{}, fmt.Errorf("list attempts: %w", err)
+	}
+	limit := f.PageLimit()
+	as, err := queryList(ctx, db.read, scanAttempt,
+		"SELECT "+attemptColumns+" FROM attempts WHERE delivery_id = ? AND number > ? ORDER BY number LIMIT ?",
+		f.DeliveryID, after, limit+1)
+	if err != nil {
+		return hook.Page[hook.Attempt]{}, fmt.Errorf("list attempts: %w", err)
+	}
+	return page(as, limit, listAttempts, func(a hook.Attempt) string { return strconv.Itoa(a.Number) }), nil
+}
+
+// QueueStats counts pending deliveries at now in one read.
+func (db *DB) QueueStats(ctx context.Context, now time.Time) (hook.QueueStats, error) {
+	var s hook.QueueStats
+	err := db.read.QueryRowContext(ctx, `SELECT count(*),
+		coalesce(sum(next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)), 0),
+		coalesce(sum(lease_until > ?1), 0)
+		FROM deliveries WHERE status = ?2`, micros(now), hook.DeliveryPending).Scan(&s.Pending, &s.Due, &s.Leased)
+	if err != nil {
+		return hook.QueueStats{}, fmt.Errorf("queue stats: %w", err)
+	}
+	return s, nil
+}
