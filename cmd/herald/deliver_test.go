@@ -277,17 +277,50 @@ func TestCrashDeliversEverything(t *testing.T) {
 		})
 	}
 
-	const (
-		workers   = 16
-		perWorker = 250 // bounded: 4000 in all at most
-		killAfter = workers * perWorker / 2
-	)
+	accepted := produce(t, []string{p.url}, admin, 250, func() {
+		rc.mu.Lock()
+		before := rc.total
+		rc.mu.Unlock()
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Error(err)
+		}
+		_ = p.cmd.Wait()
+		t.Logf("killed with %d requests received", before)
+	})
+
+	restart := time.Now()
+	startProcess(t, args...)
+	if !rc.waitUntil(25*time.Second, func() bool { return rc.missing(accepted, paths) == 0 }) {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		t.Fatalf("%d of %d deliveries did not arrive within 25s of the restart (were leases of the killed process left to expire?)",
+			rc.missing(accepted, paths), len(accepted)*len(paths))
+	}
+	took := time.Since(restart)
+
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.badSigs != 0 {
+		t.Errorf("%d requests failed verification; last: %v", rc.badSigs, rc.lastBad)
+	}
+	dups, most := rc.duplicates()
+	t.Logf("%d events accepted, %d deliveries expected, %d distinct received, %d requests in all; "+
+		"%d duplicates (at most %d of one); all arrived %s after the restart",
+		len(accepted), len(accepted)*len(paths), len(rc.got), rc.total, dups, most, took.Round(time.Millisecond))
+}
+
+// produce posts order.shipped events of tenant acme from 16 goroutines, each
+// to one of targets in turn and at most perWorker times, and returns the ids
+// of those answered 202. Once half of all were answered it calls kill,
+// once; a goroutine whose target stops answering stops.
+func produce(t testing.TB, targets []string, admin string, perWorker int, kill func()) []string {
+	t.Helper()
+	const workers = 16
 	var (
 		mu       sync.Mutex
 		accepted []string
 		answered atomic.Int64
 		wg       sync.WaitGroup
-		killed   = make(chan struct{})
 		half     = make(chan struct{})
 		once     sync.Once
 	)
@@ -295,14 +328,10 @@ func TestCrashDeliversEverything(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			target := targets[w%len(targets)]
 			for i := range perWorker {
-				select {
-				case <-killed:
-					return
-				default:
-				}
 				id := fmt.Sprintf("ord_%d_%d", w, i)
-				code, err := tryPost(p.url+"/v1/events", admin, map[string]any{
+				code, err := tryPost(target+"/v1/events", admin, map[string]any{
 					"id": id, "tenantId": "acme", "type": "order.shipped", "data": map[string]any{"n": i},
 				})
 				if err != nil {
@@ -313,7 +342,7 @@ func TestCrashDeliversEverything(t *testing.T) {
 					accepted = append(accepted, id)
 					mu.Unlock()
 				}
-				if answered.Add(1) == killAfter {
+				if answered.Add(1) == workers*int64(perWorker)/2 {
 					once.Do(func() { close(half) })
 				}
 			}
@@ -321,55 +350,14 @@ func TestCrashDeliversEverything(t *testing.T) {
 	}
 	select {
 	case <-half:
+		kill()
 	case <-time.After(60 * time.Second):
-		t.Fatalf("only %d requests answered in 60s", answered.Load())
+		t.Errorf("only %d requests answered in 60s", answered.Load())
+		kill()
 	}
-	rc.mu.Lock()
-	before := rc.total
-	rc.mu.Unlock()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	close(killed)
-	_ = p.cmd.Wait()
 	wg.Wait()
-	if len(accepted) < killAfter/2 {
-		t.Fatalf("only %d events accepted before the kill", len(accepted))
+	if len(accepted) < workers*perWorker/4 {
+		t.Fatalf("only %d events accepted", len(accepted))
 	}
-	t.Logf("killed after %d events accepted, %d requests received", len(accepted), before)
-
-	restart := time.Now()
-	startProcess(t, args...)
-	missing := func() int {
-		n := 0
-		for _, id := range accepted {
-			for _, path := range paths {
-				if rc.got[receipt{path, id}] == 0 {
-					n++
-				}
-			}
-		}
-		return n
-	}
-	if !rc.waitUntil(25*time.Second, func() bool { return missing() == 0 }) {
-		rc.mu.Lock()
-		defer rc.mu.Unlock()
-		t.Fatalf("%d of %d deliveries did not arrive within 25s of the restart (were leases of the killed process left to expire?)",
-			missing(), len(accepted)*len(paths))
-	}
-	took := time.Since(restart)
-
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if rc.badSigs != 0 {
-		t.Errorf("%d requests failed verification; last: %v", rc.badSigs, rc.lastBad)
-	}
-	dups, most := 0, 0
-	for _, n := range rc.got {
-		dups += n - 1
-		most = max(most, n)
-	}
-	t.Logf("%d events accepted, %d deliveries expected, %d distinct received, %d requests in all; "+
-		"%d duplicates (at most %d of one); all arrived %s after the restart",
-		len(accepted), len(accepted)*len(paths), len(rc.got), rc.total, dups, most, took.Round(time.Millisecond))
+	return accepted
 }

@@ -21,6 +21,9 @@ type receiver struct {
 	// answer returns the status for the n-th request (from 1) of the same
 	// webhook-id at path; nil answers 200.
 	answer func(path string, n int) int
+	// hold, when set, is how long each request is held before the answer,
+	// so that overlapping attempts of one delivery would be seen.
+	hold time.Duration
 
 	mu      sync.Mutex
 	secrets map[string]string     // path → secret
@@ -28,6 +31,8 @@ type receiver struct {
 	first   map[receipt]time.Time // when each first arrived
 	total   int
 	badSigs int
+	busy    map[receipt]int // requests being answered now
+	overlap int             // requests that arrived while another of the same delivery was being answered
 	lastBad error
 	changed chan struct{} // closed and replaced on every request
 }
@@ -42,6 +47,7 @@ func newReceiver(t testing.TB, answer func(path string, n int) int) *receiver {
 		secrets: map[string]string{},
 		got:     map[receipt]int{},
 		first:   map[receipt]time.Time{},
+		busy:    map[receipt]int{},
 		changed: make(chan struct{}),
 	}
 	srv := httptest.NewServer(http.HandlerFunc(rc.serveHTTP)) // listens on 127.0.0.1
@@ -86,14 +92,49 @@ func (rc *receiver) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.first[k] = now
 	}
 	rc.total++
+	if rc.busy[k]++; rc.busy[k] > 1 {
+		rc.overlap++
+	}
 	rc.signal()
 	rc.mu.Unlock()
+	defer func() {
+		rc.mu.Lock()
+		rc.busy[k]--
+		rc.mu.Unlock()
+	}()
 
+	if rc.hold > 0 {
+		time.Sleep(rc.hold)
+	}
 	code := http.StatusOK
 	if rc.answer != nil {
 		code = rc.answer(k.path, n)
 	}
 	w.WriteHeader(code)
+}
+
+// missing counts the deliveries of the events ids to paths that have not
+// arrived; rc.mu is held.
+func (rc *receiver) missing(ids, paths []string) int {
+	n := 0
+	for _, id := range ids {
+		for _, path := range paths {
+			if rc.got[receipt{path, id}] == 0 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// duplicates counts the requests beyond the first of each delivery, and
+// the most requests one delivery got; rc.mu is held.
+func (rc *receiver) duplicates() (dups, most int) {
+	for _, n := range rc.got {
+		dups += n - 1
+		most = max(most, n)
+	}
+	return dups, most
 }
 
 // signal wakes the waiters; rc.mu is held.

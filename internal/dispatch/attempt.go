@@ -27,18 +27,15 @@ const redacted = "[redacted]"
 
 // attempt makes one attempt of a claimed delivery, or releases it when its
 // gate holds it back.
-func (d *Dispatcher) attempt(ctx context.Context, c hook.Claim, body []byte) {
+func (d *Dispatcher) attempt(ctx context.Context, c hook.Claim, g *gate, body []byte) {
 	ep := c.Endpoint
-	now := d.nowFunc()
-	g := d.gate(ep, now)
-
 	d.mu.Lock()
-	admitted, retryAt := g.breaker.admit(now)
+	now := d.nowFunc()
+	admitted, probe, retryAt := g.breaker.admit(now)
 	var r *rate.Reservation
 	if admitted && g.limiter != nil {
 		// Reserved under the lock with the time read under it: the limiter
 		// counts tokens wrongly when reservations go back in time.
-		now = d.nowFunc()
 		r = g.limiter.ReserveN(now, 1)
 	}
 	d.mu.Unlock()
@@ -46,14 +43,16 @@ func (d *Dispatcher) attempt(ctx context.Context, c hook.Claim, body []byte) {
 		d.release(c, retryAt)
 		return
 	}
+	// An attempt must end, and leave half the margin to record it, within
+	// the lease; past it, another dispatcher may claim the delivery.
+	budget := func(at time.Time) time.Duration { return c.LeaseUntil.Sub(at) - ep.Timeout - d.leaseMargin/2 }
 	if r != nil {
 		wait := r.DelayFrom(now)
-		// The wait must leave the whole attempt, and half the margin for
-		// recording it, inside the lease.
-		budget := c.LeaseUntil.Sub(now) - ep.Timeout - d.leaseMargin/2
-		if !r.OK() || wait > budget {
-			r.CancelAt(now)
-			d.abandon(g, c, now.Add(wait))
+		if !r.OK() || wait > budget(now) {
+			d.mu.Lock()
+			r.CancelAt(d.nowFunc())
+			d.mu.Unlock()
+			d.abandon(g, c, probe, now.Add(wait))
 			return
 		}
 		if wait > 0 {
@@ -61,8 +60,10 @@ func (d *Dispatcher) attempt(ctx context.Context, c hook.Claim, body []byte) {
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				r.Cancel()
-				d.abandon(g, c, d.nowFunc())
+				d.mu.Lock()
+				r.CancelAt(d.nowFunc())
+				d.mu.Unlock()
+				d.abandon(g, c, probe, d.nowFunc())
 				return
 			case <-t.C:
 			}
@@ -70,24 +71,29 @@ func (d *Dispatcher) attempt(ctx context.Context, c hook.Claim, body []byte) {
 	}
 
 	start := d.nowFunc()
+	if budget(start) < 0 {
+		// The claim waited too long (a slow store, a long rate wait).
+		d.abandon(g, c, probe, start)
+		return
+	}
 	header, err := d.header(c, body, start)
 	if err != nil {
 		// The endpoint's keys were checked when they were set; this is a
 		// bug or a damaged row, not something a retry soon would fix.
 		d.log.Error("sign delivery", "delivery", c.Delivery.ID, "endpoint", ep.ID, "err", err)
-		d.abandon(g, c, start.Add(time.Hour))
+		d.abandon(g, c, probe, start.Add(time.Hour))
 		return
 	}
 	res := d.send.Send(ctx, sender.Request{URL: ep.URL, Header: header, Body: body, Timeout: ep.Timeout})
 	if res.Class == sender.ClassInterrupted && ctx.Err() != nil {
 		// Cut by shutdown: not the endpoint's failure, and it costs no
 		// attempt. The delivery is due again at once, here or elsewhere.
-		d.abandon(g, c, d.nowFunc())
+		d.abandon(g, c, probe, d.nowFunc())
 		return
 	}
 	o := d.outcome(c, res, start)
 	d.mu.Lock()
-	g.breaker.record(d.nowFunc(), res.Success())
+	g.breaker.record(d.nowFunc(), probe, res.Success())
 	d.mu.Unlock()
 	d.metrics.attempt(o, res)
 
@@ -106,9 +112,9 @@ func (d *Dispatcher) attempt(ctx context.Context, c hook.Claim, body []byte) {
 
 // abandon releases a delivery whose attempt was not made, giving up its
 // probe if it was one.
-func (d *Dispatcher) abandon(g *gate, c hook.Claim, next time.Time) {
+func (d *Dispatcher) abandon(g *gate, c hook.Claim, probe bool, next time.Time) {
 	d.mu.Lock()
-	g.breaker.abandon()
+	g.breaker.abandon(probe)
 	d.mu.Unlock()
 	d.release(c, next)
 }

@@ -90,45 +90,47 @@ func (b *breaker) limit(now time.Time) int {
 }
 
 // admit reports whether a claimed delivery may be attempted at now; when the
-// breaker is open and its cool-off is over, the attempt becomes the probe.
-// When not admitted, the delivery should wait until retryAt.
-func (b *breaker) admit(now time.Time) (ok bool, retryAt time.Time) {
+// breaker is open and its cool-off is over, the attempt becomes the probe
+// (probe is true). When not admitted, the delivery should wait until
+// retryAt.
+func (b *breaker) admit(now time.Time) (ok, probe bool, retryAt time.Time) {
 	switch b.state {
 	case circuitClosed:
-		return true, time.Time{}
+		return true, false, time.Time{}
 	case circuitOpen:
 		if !now.Before(b.openUntil) {
 			b.state = circuitProbing
-			return true, time.Time{}
+			return true, true, time.Time{}
 		}
-		return false, b.openUntil
+		return false, false, b.openUntil
 	}
 	// A probe is in flight; its outcome decides. Look again after a
 	// cool-off's worth of time at the latest.
-	return false, now.Add(b.coolOff)
+	return false, false, now.Add(b.coolOff)
 }
 
 // abandon undoes admit for an attempt that was not made (a rate-limit wait
-// or a shutdown), so that another probe may go.
-func (b *breaker) abandon() {
-	if b.state == circuitProbing {
+// or a shutdown). When it was the probe, another probe may go.
+func (b *breaker) abandon(probe bool) {
+	if probe && b.state == circuitProbing {
 		b.state = circuitOpen
 	}
 }
 
-// record takes the outcome of an admitted attempt.
-func (b *breaker) record(now time.Time, ok bool) {
-	switch b.state {
-	case circuitProbing:
+// record takes the outcome of an admitted attempt, the probe or not.
+func (b *breaker) record(now time.Time, probe, ok bool) {
+	switch {
+	case probe && b.state == circuitProbing:
 		if ok {
 			b.close()
 		} else {
 			b.open(now, min(2*b.coolOff, b.cfg.MaxCoolOff))
 		}
 		return
-	case circuitOpen:
-		// An attempt that began before the breaker opened. A success means
-		// the endpoint is back; a failure adds nothing.
+	case b.state != circuitClosed:
+		// An attempt admitted before the breaker opened. A success means
+		// the endpoint is back; a failure adds nothing: only the probe
+		// decides while the circuit is not closed.
 		if ok {
 			b.close()
 		}

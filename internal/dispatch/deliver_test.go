@@ -331,6 +331,9 @@ func TestDeliverFailures(t *testing.T) {
 			if tc.class != "" && a.ErrorMessage == "" {
 				t.Error("a failed attempt has no error message")
 			}
+			if tc.name == "endless body" && len(a.ResponseBody) != sender.DefaultStoredBody {
+				t.Errorf("stored %d bytes of the endless body, want %d", len(a.ResponseBody), sender.DefaultStoredBody)
+			}
 			t.Logf("%s: %s", a.Error, a.ErrorMessage)
 		})
 	}
@@ -339,8 +342,10 @@ func TestDeliverFailures(t *testing.T) {
 	}
 	select {
 	case err := <-endless:
-		if err == nil {
-			t.Errorf("the endless endpoint wrote %d bytes without an error; Herald did not stop reading", endlessWritten.Load())
+		// Herald reads 64 KiB and closes; what the endpoint wrote beyond
+		// that sat in socket buffers, a few megabytes at most.
+		if err == nil || endlessWritten.Load() > 16<<20 {
+			t.Errorf("the endless endpoint wrote %d bytes (error %v); want its writes to fail soon after 64 KiB", endlessWritten.Load(), err)
 		}
 		t.Logf("the endless endpoint wrote %d bytes before its writes failed", endlessWritten.Load())
 	case <-time.After(waitFor):

@@ -86,9 +86,10 @@ type Dispatcher struct {
 	nowFunc       func() time.Time
 	metrics       *Metrics
 
+	share    int           // the most attempts one endpoint may have in flight here
 	wake     chan struct{} // new deliveries, or a slot freed
 	inFlight atomic.Int64
-	lastLoop atomic.Int64 // unix nanoseconds of the loop's last turn
+	lastOK   atomic.Int64 // unix nanoseconds of the last claim that worked, or of a turn with no free worker
 
 	mu    sync.Mutex
 	gates map[string]*gate // by endpoint id
@@ -97,9 +98,10 @@ type Dispatcher struct {
 // gate is one endpoint's share of the dispatcher: its rate limiter and its
 // circuit breaker. The in-flight cap is kept by the store's claims.
 type gate struct {
-	limiter *rate.Limiter // nil when the endpoint has no rate limit
-	breaker *breaker
-	used    time.Time // last claim, for pruning
+	limiter  *rate.Limiter // nil when the endpoint has no rate limit
+	breaker  *breaker
+	inFlight int       // attempts of this process
+	used     time.Time // last claim, for pruning
 }
 
 // New returns a Dispatcher for cfg.
@@ -164,7 +166,11 @@ func New(cfg Config) (*Dispatcher, error) {
 	if d.userAgent == "" {
 		d.userAgent = "Herald"
 	}
-	d.lastLoop.Store(d.nowFunc().UnixNano())
+	// However large an endpoint's MaxInFlight, it gets at most a quarter of
+	// this process's workers, so that endpoints that hang cannot take them
+	// all before their breakers open.
+	d.share = max(1, d.workers/4)
+	d.lastOK.Store(d.nowFunc().UnixNano())
 	return d, nil
 }
 
@@ -178,6 +184,10 @@ func (d *Dispatcher) Notify(r hook.IngestResult) {
 	}
 }
 
+// Wake makes the dispatcher look for due deliveries at once, such as when
+// another process sharing the database has ingested some. It never blocks.
+func (d *Dispatcher) Wake() { d.poke() }
+
 func (d *Dispatcher) poke() {
 	select {
 	case d.wake <- struct{}{}:
@@ -185,13 +195,13 @@ func (d *Dispatcher) poke() {
 	}
 }
 
-// Healthy returns an error when the dispatch loop has not turned for longer
-// than three poll intervals (at least a second): it is stuck, or not
-// running.
+// Healthy returns an error when the dispatcher has not claimed (or found
+// every worker busy) for longer than three poll intervals (at least a
+// second): it is stuck, not running, or its claims fail.
 func (d *Dispatcher) Healthy() error {
-	last := time.Unix(0, d.lastLoop.Load())
+	last := time.Unix(0, d.lastOK.Load())
 	if since := d.nowFunc().Sub(last); since > max(3*d.poll, time.Second) {
-		return fmt.Errorf("the dispatcher has not run for %s", since.Round(time.Millisecond))
+		return fmt.Errorf("the dispatcher has not claimed deliveries for %s", since.Round(time.Millisecond))
 	}
 	return nil
 }
@@ -209,7 +219,6 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	lastPrune := d.nowFunc()
 
 	for ctx.Err() == nil {
-		d.lastLoop.Store(d.nowFunc().UnixNano())
 		more := d.claim(ctx, attemptCtx, &wg)
 		if now := d.nowFunc(); now.Sub(lastPrune) > time.Minute {
 			d.prune(now.Add(-10 * time.Minute))
@@ -245,7 +254,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) bool {
 	free := d.workers - int(d.inFlight.Load())
 	if free <= 0 {
-		return false // a finishing attempt pokes the loop
+		d.lastOK.Store(d.nowFunc().UnixNano()) // busy, not stuck
+		return false                           // a finishing attempt pokes the loop
 	}
 	now := d.now()
 	// A claim that commits must reach its attempts, so it is not cut by a
@@ -256,12 +266,14 @@ func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) 
 		Now:            now,
 		Limit:          free,
 		LeaseMargin:    d.leaseMargin,
+		MaxPerEndpoint: d.share,
 		EndpointLimits: d.limits(now),
 	})
 	if err != nil {
 		d.log.Error("claim deliveries", "err", err)
 		return false
 	}
+	d.lastOK.Store(d.nowFunc().UnixNano())
 	bodies := make(map[string][]byte)
 	for _, c := range claims {
 		body, ok := bodies[c.Event.ID]
@@ -269,54 +281,67 @@ func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) 
 			body = envelope(c.Event)
 			bodies[c.Event.ID] = body
 		}
+		g := d.gate(c.Endpoint, now)
 		d.inFlight.Add(1)
 		d.metrics.inFlight(1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer d.finished()
-			d.attempt(attemptCtx, c, body)
+			defer d.finished(g)
+			d.attempt(attemptCtx, c, g, body)
 		}()
 	}
 	return len(claims) == free
 }
 
-func (d *Dispatcher) finished() {
+func (d *Dispatcher) finished(g *gate) {
+	d.mu.Lock()
+	g.inFlight--
+	d.mu.Unlock()
 	d.inFlight.Add(-1)
 	d.metrics.inFlight(-1)
 	d.poke() // a worker and an endpoint slot are free
 }
 
-// limits returns the claim limits of endpoints whose breaker is not closed.
+// limits returns the claim limits of endpoints whose breaker is not closed
+// and of those using part of their share of the workers.
 func (d *Dispatcher) limits(now time.Time) map[string]int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var m map[string]int
 	open := 0
 	for id, g := range d.gates {
-		if n := g.breaker.limit(now); n >= 0 {
+		n := g.breaker.limit(now)
+		if n >= 0 {
+			open++
+		}
+		if g.inFlight > 0 && (n < 0 || d.share-g.inFlight < n) {
+			n = max(0, d.share-g.inFlight)
+		}
+		if n >= 0 {
 			if m == nil {
 				m = make(map[string]int)
 			}
 			m[id] = n
-			open++
 		}
 	}
 	d.metrics.openCircuits(open)
 	return m
 }
 
-// gate returns the endpoint's gate, its rate limiter set to the endpoint's
-// current limit.
+// gate returns the endpoint's gate for a new attempt, counted in its
+// inFlight, with its rate limiter set to the endpoint's current limit.
 func (d *Dispatcher) gate(ep hook.Endpoint, now time.Time) *gate {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	now = d.nowFunc() // under the lock: the limiter's clock must not go back
 	g := d.gates[ep.ID]
 	if g == nil {
 		g = &gate{breaker: newBreaker(d.breakerConfig)}
 		d.gates[ep.ID] = g
 	}
 	g.used = now
+	g.inFlight++
 	switch {
 	case ep.RateLimit <= 0:
 		g.limiter = nil
@@ -333,7 +358,7 @@ func (d *Dispatcher) prune(before time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for id, g := range d.gates {
-		if g.used.Before(before) && g.breaker.state == circuitClosed {
+		if g.used.Before(before) && g.breaker.state == circuitClosed && g.inFlight == 0 {
 			delete(d.gates, id)
 		}
 	}

@@ -45,6 +45,9 @@ type ClaimParams struct {
 	Limit int
 	// LeaseMargin is added to each endpoint's timeout to make the lease.
 	LeaseMargin time.Duration
+	// MaxPerEndpoint, when positive, is the most claims one endpoint gets
+	// from this call.
+	MaxPerEndpoint int
 	// EndpointLimits lowers the number of new claims for some endpoints,
 	// such as 0 for an endpoint whose circuit is open, or 1 for its probe.
 	// An endpoint absent here is limited only by its MaxInFlight.

@@ -18,6 +18,10 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrInvalidCursor means a list cursor was not produced by the store.
 	ErrInvalidCursor = errors.New("invalid cursor")
+	// ErrUnavailable means the database could not be reached (a lost
+	// connection, a server restarting); the operation may be retried. A
+	// write that fails with it may or may not have committed.
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 // FieldError names one invalid input field and why it is invalid.

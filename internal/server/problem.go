@@ -103,6 +103,9 @@ func problemFor(err error) problem {
 		return newProblem(http.StatusNotFound, typeNotFound, "The resource does not exist.")
 	case errors.Is(err, hook.ErrConflict):
 		return newProblem(http.StatusConflict, typeConflict, "The request conflicts with an existing resource.")
+	case errors.Is(err, hook.ErrUnavailable):
+		return newProblem(http.StatusServiceUnavailable, typeUnavailable,
+			"The database is unavailable; nothing was acknowledged. Retry shortly.")
 	}
 	return newProblem(http.StatusInternalServerError, typeInternal, genericInternalDetail)
 }
@@ -118,8 +121,11 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error)
 	if p.Status >= 500 {
 		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if p.Status == http.StatusUnauthorized {
+	switch p.Status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
 	}
 	sendProblem(w, p)
 }

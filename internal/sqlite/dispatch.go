@@ -35,7 +35,8 @@ const claimQuery = `WITH room AS MATERIALIZED (
 		SELECT e.id AS endpoint_id, e.timeout_ns,
 			min(e.max_in_flight - (SELECT count(*) FROM deliveries l
 					WHERE l.endpoint_id = e.id AND l.lease_until > ?1),
-				coalesce(lim.value, ?4), ?4) AS n
+				coalesce(lim.value, ?4), ?4, ?5,
+				CASE WHEN e.rate_limit > 0 THEN CAST(` + rateTokens + ` AS INTEGER) ELSE ?4 END) AS n
 		FROM endpoints e
 		LEFT JOIN json_each(?3) lim ON lim.key = e.id
 		WHERE e.status = ?2 AND EXISTS (SELECT 1 FROM deliveries
@@ -55,6 +56,14 @@ const claimQuery = `WITH room AS MATERIALIZED (
 	WHERE rn <= n
 	ORDER BY rn, next_attempt_at, seq
 	LIMIT ?4`
+
+// rateTokens is the tokens of an endpoint's rate-limit bucket at ?1: what
+// it held at rate_at plus what it gained since, at most a second's worth
+// (and at least one token). A NULL bucket has never been drawn from: full.
+// Claims draw from it in the same write that leases, so the limit holds
+// for every dispatcher that shares the database.
+const rateTokens = `min(max(1.0, e.rate_limit),
+	coalesce(e.rate_tokens, max(1.0, e.rate_limit)) + max(0, ?1 - coalesce(e.rate_at, ?1)) * e.rate_limit / 1e6)`
 
 // ClaimDeliveries leases up to p.Limit due deliveries in one write; see
 // hook.Store.
@@ -88,7 +97,11 @@ func (db *DB) ClaimDeliveries(ctx context.Context, p hook.ClaimParams) ([]hook.C
 			}
 		}
 		var err error
-		claims, err = db.claim(ctx, tx, now, p.LeaseMargin, string(limits), p.Limit)
+		perEndpoint := p.Limit
+		if p.MaxPerEndpoint > 0 {
+			perEndpoint = min(p.MaxPerEndpoint, p.Limit)
+		}
+		claims, err = db.claim(ctx, tx, now, p.LeaseMargin, string(limits), p.Limit, perEndpoint)
 		if err == nil {
 			db.leasesCleared = true // the writer goroutine alone reads and sets it
 		}
@@ -100,7 +113,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, p hook.ClaimParams) ([]hook.C
 	return claims, nil
 }
 
-func (db *DB) claim(ctx context.Context, tx *wtx, now time.Time, margin time.Duration, limits string, limit int) ([]hook.Claim, error) {
+func (db *DB) claim(ctx context.Context, tx *wtx, now time.Time, margin time.Duration, limits string, limit, perEndpoint int) ([]hook.Claim, error) {
 	type pick struct {
 		seq      int64
 		endpoint string
@@ -112,9 +125,20 @@ func (db *DB) claim(ctx context.Context, tx *wtx, now time.Time, margin time.Dur
 		err := s.Scan(&p.seq, &p.endpoint, &ns)
 		p.timeout = time.Duration(ns)
 		return p, err
-	}, claimQuery, micros(now), hook.EndpointActive, limits, limit)
+	}, claimQuery, micros(now), hook.EndpointActive, limits, limit, perEndpoint)
 	if err != nil {
 		return nil, err
+	}
+	drawn := map[string]int{}
+	for _, pk := range picks {
+		drawn[pk.endpoint]++
+	}
+	for id, n := range drawn {
+		_, err := tx.ExecContext(ctx, `UPDATE endpoints AS e SET rate_tokens = `+rateTokens+` - ?2, rate_at = ?1
+			WHERE id = ?3 AND rate_limit > 0`, micros(now), n, id)
+		if err != nil {
+			return nil, err
+		}
 	}
 	claims := make([]hook.Claim, 0, len(picks))
 	events := map[string]hook.Event{}

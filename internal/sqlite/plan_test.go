@@ -27,7 +27,7 @@ func TestClaimPlan(t *testing.T) {
 	if err := db.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := db.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+claimQuery, 1, hook.EndpointActive, "{}", 10)
+	rows, err := db.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+claimQuery, 1, hook.EndpointActive, "{}", 10, 10)
 	if err != nil {
 		t.Fatal(err)
 	}

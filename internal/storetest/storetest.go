@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) hook.Store) {
 	t.Run("Delivery", func(t *testing.T) { testDeliveries(t, open) })
 	t.Run("EventType", func(t *testing.T) { testEventTypes(t, open) })
 	t.Run("Dispatch", func(t *testing.T) { testDispatch(t, open) })
+	t.Run("ClaimLimits", func(t *testing.T) { testClaimLimits(t, open) })
 }
 
 func testStore(t *testing.T, open OpenFunc) {
