@@ -11,36 +11,59 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/pgtest"
+	"github.com/heraldhq/herald/internal/seal"
 )
 
 // benchMaxInFlight is the benchmark endpoint's cap on attempts in flight,
 // above the default of 8 so that the cap is not what is measured.
 const benchMaxInFlight = 64
 
-// BenchmarkDelivery measures delivery end to end on SQLite: events posted
-// to `herald serve` (run in this process) through real HTTP, claimed,
-// signed and delivered to a receiver on 127.0.0.1 that verifies each
-// signature. One tenant, one endpoint matching every event. It reports
-// deliveries/s over the whole run (the timer stops once every event of the
-// run has arrived) and the 50th and 99th percentile time from just before
-// the POST of an event to its arrival at the receiver.
+// BenchmarkDelivery measures delivery end to end: events posted to `herald
+// serve` (run in this process) through real HTTP, claimed, signed and
+// delivered to a receiver on 127.0.0.1 that verifies each signature. One
+// tenant, one endpoint matching every event; on SQLite, on PostgreSQL with
+// one node, and on PostgreSQL with two nodes sharing the database (events
+// posted to both in turn). It reports deliveries/s over the whole run (the
+// timer stops once every event of the run has arrived) and the 50th and
+// 99th percentile time from just before the POST of an event to its
+// arrival at the receiver. The PostgreSQL runs need HERALD_TEST_POSTGRES_URL.
 //
 //	go test -run '^$' -bench Delivery -benchtime 3s -count 3 ./cmd/herald/
 func BenchmarkDelivery(b *testing.B) {
+	for _, tc := range []struct {
+		name     string
+		nodes    int
+		postgres bool
+	}{{"sqlite", 1, false}, {"postgres-1node", 1, true}, {"postgres-2nodes", 2, true}} {
+		b.Run(tc.name, func(b *testing.B) { benchDelivery(b, tc.nodes, tc.postgres) })
+	}
+}
+
+func benchDelivery(b *testing.B, nodes int, postgres bool) {
 	rc := newReceiver(b, nil)
-	srv := startServe(b, b.TempDir(), "--allow-destinations", "127.0.0.1/32")
-	if code := call(b, "POST", srv.url+"/v1/tenants", srv.adminKey, map[string]any{"id": "acme"}, nil); code != 201 {
+	const admin = "bench-admin-key-0123456789abcdef"
+	args := []string{"--allow-destinations", "127.0.0.1/32", "--admin-key", admin}
+	if postgres {
+		args = append(args, "--database", pgtest.URL(b), "--secret-key", seal.NewKey())
+	}
+	var urls []string
+	for range nodes {
+		urls = append(urls, startServe(b, b.TempDir(), args...).url)
+	}
+	if code := call(b, "POST", urls[0]+"/v1/tenants", admin, map[string]any{"id": "acme"}, nil); code != 201 {
 		b.Fatalf("create tenant: %d", code)
 	}
 	var key struct{ Key string }
-	if code := call(b, "POST", srv.url+"/v1/tenants/acme/api-keys", srv.adminKey, nil, &key); code != 201 {
+	if code := call(b, "POST", urls[0]+"/v1/tenants/acme/api-keys", admin, nil, &key); code != 201 {
 		b.Fatalf("create key: %d", code)
 	}
-	addEndpoint(b, srv.url, key.Key, rc, "/hooks", map[string]any{
+	addEndpoint(b, urls[0], key.Key, rc, "/hooks", map[string]any{
 		"events": []string{"payout.*"}, "maxInFlight": benchMaxInFlight,
 	})
 	p := &producer{
-		url: srv.url + "/v1/events", key: key.Key,
+		urls: urls, key: key.Key,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 30 * time.Second},
 	}
 	b.Cleanup(p.client.CloseIdleConnections)
@@ -83,15 +106,17 @@ func BenchmarkDelivery(b *testing.B) {
 
 // producer posts benchmark events, each with an id of its own.
 type producer struct {
-	url, key string
-	client   *http.Client
-	seq      atomic.Int64
+	urls   []string // the nodes, posted to in turn
+	key    string
+	client *http.Client
+	seq    atomic.Int64
 }
 
 // post posts one event and returns its id and the time just before the
 // POST; on failure it reports the error and returns "".
 func (p *producer) post(b *testing.B) (string, time.Time) {
-	id := fmt.Sprintf("evt_bench_%d", p.seq.Add(1))
+	n := p.seq.Add(1)
+	id := fmt.Sprintf("evt_bench_%d", n)
 	body, err := json.Marshal(map[string]any{
 		"id": id, "type": "payout.paid", "data": map[string]any{"payoutId": id, "amountPaise": 250000, "currency": "INR"},
 	})
@@ -99,7 +124,7 @@ func (p *producer) post(b *testing.B) (string, time.Time) {
 		b.Error(err)
 		return "", time.Time{}
 	}
-	req, err := http.NewRequest("POST", p.url, bytes.NewReader(body))
+	req, err := http.NewRequest("POST", p.urls[int(n)%len(p.urls)]+"/v1/events", bytes.NewReader(body))
 	if err != nil {
 		b.Error(err)
 		return "", time.Time{}

@@ -174,10 +174,12 @@ func (f *serveFlags) parseDatabase() (string, []byte, error) {
 	if f.database == "" {
 		return "", nil, f.invalid("database", errors.New("must not be empty"))
 	}
-	if isPostgres(f.database) {
-		return "", nil, f.invalid("database", errors.New("PostgreSQL is not supported yet; give a SQLite file path"))
-	}
 	if f.secretKey == "" {
+		if isPostgres(f.database) {
+			// Every node must seal and open secrets with the same key; a
+			// key file beside a shared database does not exist.
+			return "", nil, usageError{errors.New("--secret-key (or HERALD_SECRET_KEY) is required with a PostgreSQL --database: 32 bytes, base64, the same on every node")}
+		}
 		return f.database, nil, nil
 	}
 	key, err := seal.ParseKey(f.secretKey)

@@ -104,6 +104,9 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		Metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}),
 		HealthOnly: cfg.Role == roleWorker,
 	}
+	if cfg.Role == roleAPI && !isPostgres(cfg.Database) {
+		log.Warn("--role api on SQLite: this process delivers nothing, and no other process can open the file; deliveries wait until a process runs with --role all")
+	}
 	if cfg.Role != roleAPI {
 		scfg.Ingested = dispatcher.Notify
 		scfg.Ready = dispatcher.Healthy
@@ -126,6 +129,11 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if cfg.Role != roleAPI {
 		g.Go(func() error { return dispatcher.Run(gctx) })
+		// Nodes sharing a database wake each other's dispatchers after an
+		// ingest; polling remains the fallback.
+		if l, ok := store.(listener); ok {
+			g.Go(func() error { return l.Listen(gctx, dispatcher.Wake) })
+		}
 	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -145,6 +153,12 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	err = g.Wait()
 	log.Info("stopped")
 	return err
+}
+
+// listener is a store that tells when another process has ingested
+// deliveries (PostgreSQL's LISTEN/NOTIFY). Listen returns when ctx ends.
+type listener interface {
+	Listen(ctx context.Context, wake func()) error
 }
 
 // ensureAdminKey makes sure an admin key exists: the one given, which is

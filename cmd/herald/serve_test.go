@@ -136,7 +136,12 @@ func TestBadFlags(t *testing.T) {
 	}{
 		{args: []string{"--addr", "nope"}, want: "--addr"},
 		{args: []string{"--public-url", "ftp://x"}, want: "--public-url"},
-		{args: []string{"--database", "postgres://localhost/herald"}, want: "PostgreSQL"},
+		{args: []string{"--database", "postgres://localhost/herald"}, want: "is required with a PostgreSQL"},
+		{args: []string{"--role", "both"}, want: "--role"},
+		{args: []string{"--workers", "0"}, want: "--workers"},
+		{args: []string{"--poll-interval", "0s"}, want: "--poll-interval"},
+		{args: []string{"--lease-margin", "soon"}, want: "--lease-margin"},
+		{args: []string{"--disable-after", "-1h"}, want: "--disable-after"},
 		{args: []string{"--secret-key", "c2hvcnQ="}, want: "--secret-key"},
 		{args: []string{"--secret-key", "!!"}, want: "--secret-key"},
 		{args: []string{"--admin-key", "short"}, want: "--admin-key"},

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/heraldhq/herald/internal/hook"
+	"github.com/heraldhq/herald/internal/postgres"
 	"github.com/heraldhq/herald/internal/seal"
 	"github.com/heraldhq/herald/internal/sqlite"
 )
@@ -19,6 +20,17 @@ import (
 // --secret-key, the key that seals endpoint secrets lives in a file beside
 // the database, created on first use with mode 0600.
 func openStore(ctx context.Context, database string, secretKey []byte, log *slog.Logger) (hook.Store, error) {
+	if isPostgres(database) {
+		box, err := seal.New(secretKey) // required with PostgreSQL: parse checked it
+		if err != nil {
+			return nil, err
+		}
+		db, err := postgres.Open(ctx, database, postgres.Options{Secrets: box, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("open database: %w", err) // the URL may hold a password: not repeated
+		}
+		return db, nil
+	}
 	if secretKey == nil {
 		var err error
 		if secretKey, err = keyFile(database+".key", database); err != nil {

@@ -1,0 +1,275 @@
+package postgres
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/heraldhq/herald/internal/hook"
+)
+
+// Times are timestamptz, written as hook.Timestamp (UTC, to the
+// microsecond, which is timestamptz's precision) and read back in UTC, so a
+// time read back equals the time written.
+
+func ts(t time.Time) time.Time { return hook.Timestamp(t) }
+
+// nullTS stores the zero time, which means never, as NULL.
+func nullTS(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return hook.Timestamp(t)
+}
+
+func fromNullTS(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
+
+// jsonText encodes maps and lists. A nil value becomes "null" and an empty
+// one "{}" or "[]", so each reads back as it was written.
+func jsonText(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// schedule encodes a retry schedule as a JSON list of nanoseconds; nil (the
+// server's default schedule) is NULL, distinct from an empty list (a single
+// attempt).
+func schedule(s []time.Duration) (any, error) {
+	if s == nil {
+		return nil, nil
+	}
+	ns := make([]int64, len(s))
+	for i, d := range s {
+		ns[i] = int64(d)
+	}
+	return jsonText(ns)
+}
+
+func parseSchedule(s *string) ([]time.Duration, error) {
+	if s == nil {
+		return nil, nil
+	}
+	var ns []int64
+	if err := json.Unmarshal([]byte(*s), &ns); err != nil {
+		return nil, fmt.Errorf("retry schedule: %w", err)
+	}
+	out := make([]time.Duration, len(ns))
+	for i, n := range ns {
+		out[i] = time.Duration(n)
+	}
+	return out, nil
+}
+
+// SQLSTATE codes Herald translates.
+const (
+	codeUniqueViolation     = "23505"
+	codeForeignKeyViolation = "23503"
+)
+
+// translate turns driver errors into the domain's, by SQLSTATE and error
+// type, never by message text. The driver error stays in the chain for
+// logs.
+func translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return hook.ErrNotFound
+	case errors.Is(err, hook.ErrNotFound), errors.Is(err, hook.ErrConflict), errors.Is(err, hook.ErrUnavailable):
+		return err // translated already
+	case IsUnavailable(err):
+		return fmt.Errorf("%w: %w", hook.ErrUnavailable, err)
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case codeUniqueViolation:
+			return fmt.Errorf("%w: %w", hook.ErrConflict, err)
+		case codeForeignKeyViolation:
+			// The row refers to a parent that does not exist, such as an
+			// endpoint of a tenant that does not.
+			return fmt.Errorf("%w: %w", hook.ErrNotFound, err)
+		}
+	}
+	return err
+}
+
+// IsUnavailable reports whether err means that the database could not be
+// reached or went away: a refused or broken connection, a network timeout
+// or the caller's deadline passing while waiting on the server, or the
+// server shutting down, starting up or out of connection slots (SQLSTATE
+// class 08, 57P01-57P03, 53300). The operation may succeed if retried; a
+// write that failed so may or may not have committed. Errors the store
+// returns for these conditions also match hook.ErrUnavailable with
+// errors.Is, which is what callers outside this package should test; a
+// server answers 503 for them.
+//
+// A query the server refused (a constraint, a syntax error) is not
+// unavailable, nor is a context the caller canceled; but every failure to
+// connect is, whatever the server said (a database not accepting
+// connections answers 55000; a failed password too keeps the node from its
+// database until someone acts).
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, hook.ErrUnavailable) {
+		return true
+	}
+	// Any failure to connect, whatever the server said (such as 55000 for
+	// a database that does not accept connections now), is the database
+	// being away.
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "57P01", "57P02", "57P03", "53300": // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
+			return true
+		}
+		return strings.HasPrefix(pe.Code, "08") // connection_exception
+	}
+	var ne net.Error
+	return pgconn.SafeToRetry(err) ||
+		pgconn.Timeout(err) ||
+		errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.As(err, &ne)
+}
+
+// A cursor is the base64 of a list's name and the sort key of the last item
+// of a page. The name makes a cursor of another list invalid rather than a
+// position in this one. The encoding is the SQLite store's, though a cursor
+// only ever goes back to the store that made it.
+func encodeCursor(list, key string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(list + ":" + key))
+}
+
+// decodeCursor returns the key of a cursor of list, "" for no cursor.
+func decodeCursor(list, c string) (string, error) {
+	if c == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", hook.ErrInvalidCursor
+	}
+	name, key, ok := strings.Cut(string(b), ":")
+	if !ok || name != list || key == "" || strings.ContainsRune(key, 0) {
+		return "", hook.ErrInvalidCursor // PostgreSQL text cannot hold NUL
+	}
+	return key, nil
+}
+
+// decodeSeqCursor returns the seq of a cursor of list, 0 for no cursor.
+func decodeSeqCursor(list, c string) (int64, error) {
+	key, err := decodeCursor(list, c)
+	if err != nil || key == "" {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(key, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, hook.ErrInvalidCursor
+	}
+	return n, nil
+}
+
+// Cursor list names.
+const (
+	listTenants    = "tenants"
+	listAPIKeys    = "keys"
+	listEndpoints  = "endpoints"
+	listEvents     = "events"
+	listDeliveries = "deliveries"
+	listEventTypes = "types"
+	listAttempts   = "attempts"
+)
+
+// page trims rows fetched with limit+1 to limit and sets Next from the key
+// of the last row kept.
+func page[T any](rows []T, limit int, list string, key func(T) string) hook.Page[T] {
+	if rows == nil {
+		rows = []T{}
+	}
+	p := hook.Page[T]{Items: rows}
+	if len(rows) > limit {
+		p.Items = rows[:limit]
+		p.Next = encodeCursor(list, key(rows[limit-1]))
+	}
+	return p
+}
+
+// where accumulates the conditions and arguments of a list query; each
+// condition names its argument as $? and gets the next number.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, arg any) {
+	w.args = append(w.args, arg)
+	w.conds = append(w.conds, strings.Replace(cond, "$?", "$"+strconv.Itoa(len(w.args)), 1))
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// limit returns the placeholder of a LIMIT argument after the conditions'.
+func (w *where) limit() string { return " LIMIT $" + strconv.Itoa(len(w.args)+1) }
+
+// scanner is a pgx.Row or pgx.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// querier is the pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// queryList runs a query and scans every row.
+func queryList[T any](ctx context.Context, q querier, scan func(scanner) (T, error), sql string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, translate(rows.Err())
+}

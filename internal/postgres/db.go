@@ -1,0 +1,109 @@
+// Package postgres implements hook.Store on PostgreSQL with pgx.
+//
+// Unlike the SQLite store, several Herald processes may share one database:
+// migrations run under an advisory lock, the first admin key is created
+// under another, and the delivery engine's claims serialize per endpoint
+// (see ClaimDeliveries), so that an endpoint's in-flight cap holds for the
+// whole deployment. Leases are never cleared at start: another process may
+// hold them; a dead process's leases simply expire.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/heraldhq/herald/internal/hook"
+	"github.com/heraldhq/herald/internal/seal"
+)
+
+var _ hook.Store = (*DB)(nil)
+
+// Options configure Open.
+type Options struct {
+	// Secrets seals endpoint secrets and headers at rest. Required.
+	Secrets *seal.Box
+	// Logger receives migration and listener notices; nil discards them.
+	Logger *slog.Logger
+	// MaxConns is the size of the connection pool; zero means pgxpool's
+	// default (max(4, GOMAXPROCS)) or the URL's pool_max_conns.
+	MaxConns int32
+}
+
+// DB is a Herald store in a PostgreSQL database. It is safe for concurrent
+// use, also by several processes.
+type DB struct {
+	box  *seal.Box
+	log  *slog.Logger
+	pool *pgxpool.Pool
+}
+
+// Open connects to the database at url (a postgres:// URL or a key=value
+// string) and checks that it answers; an error for which IsUnavailable is
+// true means the server could not be reached. It does not migrate; call
+// Migrate before use. The caller must Close the DB.
+func Open(ctx context.Context, url string, opts Options) (*DB, error) {
+	if opts.Secrets == nil {
+		return nil, errors.New("postgres: Options.Secrets is required")
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err) // pgx redacts the password
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	db := &DB{box: opts.Secrets, log: orDiscard(opts.Logger), pool: pool}
+	if err := db.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func orDiscard(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
+
+// Close closes every connection of the pool, waiting for those in use to
+// be returned. It is safe to call twice.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+// Ping checks that the database answers a query.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := db.pool.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("ping: %w", translate(err))
+	}
+	return nil
+}
+
+// tx runs fn in a transaction (READ COMMITTED, the server's default),
+// committed when fn returns nil; its error is translated.
+func (db *DB) tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return translate(pgx.BeginFunc(ctx, db.pool, fn))
+}
+
+// Advisory lock keys: the two-int form, with classID naming Herald and
+// objID the lock. Claims lock endpoints under claimClass, keyed by the hash
+// of the endpoint id; a collision only makes two endpoints skip each other.
+const (
+	lockClass      = 0x48524c44 // "HRLD"
+	claimClass     = lockClass + 1
+	lockMigrate    = 1
+	lockFirstAdmin = 2
+)

@@ -1,0 +1,80 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/heraldhq/herald/internal/hook"
+)
+
+// seqDelivery is a delivery with its position in the newest-first order.
+type seqDelivery struct {
+	seq int64
+	hook.Delivery
+}
+
+const deliveryColumns = `seq, id, event_id, endpoint_id, tenant_id, event_type, status, attempt_count,
+	next_attempt_at, created_at, updated_at`
+
+func scanDelivery(s scanner) (seqDelivery, error) {
+	var (
+		d      seqDelivery
+		status string
+		next   pgtype.Timestamptz
+	)
+	err := s.Scan(&d.seq, &d.ID, &d.EventID, &d.EndpointID, &d.TenantID, &d.EventType, &status,
+		&d.AttemptCount, &next, &d.CreatedAt, &d.UpdatedAt)
+	if err != nil {
+		return seqDelivery{}, translate(err)
+	}
+	d.Status = hook.DeliveryStatus(status)
+	d.NextAttemptAt = fromNullTS(next)
+	d.CreatedAt = d.CreatedAt.UTC()
+	d.UpdatedAt = d.UpdatedAt.UTC()
+	return d, nil
+}
+
+// Delivery returns the delivery id.
+func (db *DB) Delivery(ctx context.Context, id string) (hook.Delivery, error) {
+	d, err := scanDelivery(db.pool.QueryRow(ctx, "SELECT "+deliveryColumns+" FROM deliveries WHERE id = $1", id))
+	if err != nil {
+		return hook.Delivery{}, fmt.Errorf("get delivery: %w", err)
+	}
+	return d.Delivery, nil
+}
+
+// ListDeliveries lists deliveries newest first.
+func (db *DB) ListDeliveries(ctx context.Context, f hook.DeliveryFilter) (hook.Page[hook.Delivery], error) {
+	before, err := decodeSeqCursor(listDeliveries, f.Cursor)
+	if err != nil {
+		return hook.Page[hook.Delivery]{}, fmt.Errorf("list deliveries: %w", err)
+	}
+	var w where
+	if before > 0 {
+		w.add("seq < $?", before)
+	}
+	if f.TenantID != "" {
+		w.add("tenant_id = $?", f.TenantID)
+	}
+	if f.EventID != "" {
+		w.add("event_id = $?", f.EventID)
+	}
+	if f.EndpointID != "" {
+		w.add("endpoint_id = $?", f.EndpointID)
+	}
+	limit := f.PageLimit()
+	ds, err := queryList(ctx, db.pool, scanDelivery,
+		"SELECT "+deliveryColumns+" FROM deliveries"+w.String()+" ORDER BY seq DESC"+w.limit(), append(w.args, limit+1)...)
+	if err != nil {
+		return hook.Page[hook.Delivery]{}, fmt.Errorf("list deliveries: %w", err)
+	}
+	p := page(ds, limit, listDeliveries, func(d seqDelivery) string { return strconv.FormatInt(d.seq, 10) })
+	out := hook.Page[hook.Delivery]{Items: make([]hook.Delivery, len(p.Items)), Next: p.Next}
+	for i, d := range p.Items {
+		out.Items[i] = d.Delivery
+	}
+	return out, nil
+}

@@ -1,0 +1,465 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/heraldhq/herald/internal/hook"
+)
+
+// lockEndpointsQuery picks the endpoints a claim may lease for and locks
+// them: the active endpoints with a claimable delivery and room under their
+// MaxInFlight and EndpointLimits ($2), earliest first claimable delivery
+// first, at most $4 of them (fairness puts every endpoint's first delivery
+// before any endpoint's second, so a claim of $4 never needs more). Each is
+// locked with a transaction-level advisory lock, tried and skipped when
+// another claim holds it; the MATERIALIZED CTEs make the lock be tried on
+// candidates only, in order, until $4 are held.
+//
+// The lock is what makes MaxInFlight hold across every process sharing the
+// database. Under READ COMMITTED, two claims that each counted an
+// endpoint's live leases and then leased would both see the room the other
+// was about to fill. With the lock, claims of one endpoint run one at a
+// time: the next holder's statements start after the previous holder
+// committed (locks are released after the commit is visible) and count its
+// leases. An advisory lock rather than a row lock on endpoints, because
+// CompleteAttempt updates the endpoint row: a row lock would make claims
+// skip an endpoint whenever a completion is committing, and completions
+// wait for claims.
+const lockEndpointsQuery = `WITH candidate AS MATERIALIZED (
+		SELECT e.id, (SELECT min(d.next_attempt_at) FROM deliveries d
+				WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= $1
+					AND (d.lease_until IS NULL OR d.lease_until <= $1)) AS first_due
+		FROM endpoints e
+		WHERE e.status = 'active'
+			AND coalesce(($2::jsonb ->> e.id)::int, 1) > 0
+			AND e.max_in_flight > (SELECT count(*) FROM deliveries l
+				WHERE l.endpoint_id = e.id AND l.lease_until > $1)
+			AND (e.rate_limit <= 0 OR ` + rateTokens + ` >= 1)
+	), ordered AS MATERIALIZED (
+		SELECT id FROM candidate WHERE first_due IS NOT NULL ORDER BY first_due, id
+	)
+	SELECT id FROM ordered WHERE pg_try_advisory_xact_lock($3, hashtext(id)) LIMIT $4`
+
+// rateTokens is the tokens of an endpoint's rate-limit bucket at $1: what
+// it held at rate_at plus what it gained since, at most a second's worth
+// (and at least one token). A NULL bucket has never been drawn from: full.
+// Claims draw from it in the transaction that leases, under the endpoint's
+// claim lock, so the limit holds for every process sharing the database.
+const rateTokens = `LEAST(GREATEST(1.0, e.rate_limit),
+	coalesce(e.rate_tokens, GREATEST(1.0, e.rate_limit))
+		+ GREATEST(0, extract(epoch FROM $1 - coalesce(e.rate_at, $1))::float8) * e.rate_limit)`
+
+// claimQuery picks the deliveries to lease, of the endpoints locked ($2).
+// First the room of each: its MaxInFlight less its live leases, at most its
+// limit in $3, the claim's limit $4, its share $5 (MaxPerEndpoint) and the
+// whole tokens of its rate-limit bucket; it runs after the lock is
+// held, so its snapshot has every earlier claim's leases. Then, per
+// endpoint, its earliest claimable deliveries within its room, numbered
+// (rn). Ordering by rn first is what makes claims fair: every endpoint's
+// first delivery precedes any endpoint's second. The picks are locked by
+// leaseQuery, not here: with many endpoints, most rows read here are cut by
+// the final LIMIT, and a row lock is a write.
+const claimQuery = `WITH room AS MATERIALIZED (
+		SELECT e.id AS endpoint_id, e.timeout_ns,
+			LEAST(e.max_in_flight - (SELECT count(*) FROM deliveries l
+					WHERE l.endpoint_id = e.id AND l.lease_until > $1),
+				coalesce(($3::jsonb ->> e.id)::int, $4), $4, $5,
+				CASE WHEN e.rate_limit > 0 THEN floor(` + rateTokens + `)::int ELSE $4 END) AS n
+		FROM endpoints e
+		WHERE e.id = ANY($2::text[]) AND e.status = 'active'
+	), due AS (
+		SELECT d.seq, d.next_attempt_at, r.endpoint_id, r.timeout_ns,
+			row_number() OVER (PARTITION BY r.endpoint_id ORDER BY d.next_attempt_at, d.seq) AS rn
+		FROM room r CROSS JOIN LATERAL (
+			SELECT seq, next_attempt_at FROM deliveries
+			WHERE endpoint_id = r.endpoint_id AND status = 'pending' AND next_attempt_at <= $1
+				AND (lease_until IS NULL OR lease_until <= $1)
+			ORDER BY next_attempt_at, seq
+			LIMIT greatest(r.n, 0)
+		) d
+	)
+	SELECT seq, endpoint_id, timeout_ns FROM due
+	ORDER BY rn, next_attempt_at, seq
+	LIMIT $4`
+
+// leaseQuery leases the picked deliveries ($1) with their tokens ($2) and
+// lease ends ($3). Each is locked FOR UPDATE SKIP LOCKED and checked again:
+// a delivery whose completion, release or cancel is committing right now
+// is skipped, and one that such a write changed since claimQuery read it
+// is re-checked against its new version and left out unless still
+// claimable at $4. Claims of the same endpoint cannot interfere: they wait
+// for the endpoint's lock.
+const leaseQuery = `UPDATE deliveries d SET claim_token = l.token, lease_until = l.lease_until
+	FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS l (seq, token, lease_until)
+	WHERE d.seq = l.seq AND d.seq IN (
+		SELECT seq FROM deliveries
+		WHERE seq = ANY($1::bigint[]) AND status = 'pending' AND next_attempt_at <= $4
+			AND (lease_until IS NULL OR lease_until <= $4)
+		FOR UPDATE SKIP LOCKED)
+	RETURNING `
+
+// ClaimDeliveries leases up to p.Limit due deliveries in one transaction;
+// see hook.Store, and lockEndpointsQuery for how an endpoint's cap holds
+// across processes. An endpoint that another claim is leasing for at this
+// moment is skipped by this one.
+func (db *DB) ClaimDeliveries(ctx context.Context, p hook.ClaimParams) ([]hook.Claim, error) {
+	if p.Limit <= 0 {
+		return nil, nil
+	}
+	now := hook.Timestamp(p.Now)
+	limits := []byte("{}")
+	if p.EndpointLimits != nil {
+		var err error
+		if limits, err = json.Marshal(p.EndpointLimits); err != nil {
+			return nil, fmt.Errorf("claim deliveries: %w", err)
+		}
+	}
+	perEndpoint := p.Limit
+	if p.MaxPerEndpoint > 0 {
+		perEndpoint = min(p.MaxPerEndpoint, p.Limit)
+	}
+	var claims []hook.Claim
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		claims, err = db.claim(ctx, tx, now, p.LeaseMargin, string(limits), p.Limit, perEndpoint)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	return claims, nil
+}
+
+func (db *DB) claim(ctx context.Context, tx pgx.Tx, now time.Time, margin time.Duration, limits string, limit, perEndpoint int) ([]hook.Claim, error) {
+	rows, err := tx.Query(ctx, lockEndpointsQuery, now, limits, claimClass, limit)
+	if err != nil {
+		return nil, err
+	}
+	locked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(locked) == 0 {
+		return nil, err
+	}
+	type pick struct {
+		seq      int64
+		endpoint string
+		timeout  time.Duration
+	}
+	picks, err := queryList(ctx, tx, func(s scanner) (pick, error) {
+		var p pick
+		var ns int64
+		err := s.Scan(&p.seq, &p.endpoint, &ns)
+		p.timeout = time.Duration(ns)
+		return p, err
+	}, claimQuery, now, locked, limits, limit, perEndpoint)
+	if err != nil || len(picks) == 0 {
+		return nil, err
+	}
+
+	seqs := make([]int64, len(picks))
+	tokens := make([]string, len(picks))
+	leases := make([]time.Time, len(picks))
+	for i, pk := range picks {
+		seqs[i], tokens[i] = pk.seq, "clm_"+rand.Text()
+		leases[i] = hook.Timestamp(now.Add(pk.timeout + margin))
+	}
+	leased, err := queryList(ctx, tx, scanDelivery, leaseQuery+prefixed("d.", deliveryColumns), seqs, tokens, leases, now)
+	if err != nil || len(leased) == 0 {
+		return nil, err
+	}
+	if err := drawTokens(ctx, tx, now, leased); err != nil {
+		return nil, err
+	}
+	bySeq := make(map[int64]hook.Delivery, len(leased))
+	var eventIDs, endpointIDs []string
+	for _, d := range leased {
+		bySeq[d.seq] = d.Delivery
+		eventIDs = append(eventIDs, d.EventID)
+		if !slices.Contains(endpointIDs, d.EndpointID) {
+			endpointIDs = append(endpointIDs, d.EndpointID)
+		}
+	}
+	evs, err := queryList(ctx, tx, scanEvent, "SELECT "+eventColumns+" FROM events WHERE id = ANY($1::text[])", eventIDs)
+	if err != nil {
+		return nil, err
+	}
+	events := make(map[string]hook.Event, len(evs))
+	for _, e := range evs {
+		events[e.ID] = e.Event
+	}
+	eps, err := queryList(ctx, tx, db.scanEndpoint, "SELECT "+endpointColumns+" FROM endpoints WHERE id = ANY($1::text[])", endpointIDs)
+	if err != nil {
+		return nil, err
+	}
+	endpoints := make(map[string]hook.Endpoint, len(eps))
+	for _, e := range eps {
+		endpoints[e.ID] = e
+	}
+	claims := make([]hook.Claim, 0, len(leased))
+	for i, pk := range picks {
+		d, ok := bySeq[pk.seq]
+		if !ok {
+			continue // skipped by leaseQuery
+		}
+		ev, ok := events[d.EventID]
+		if !ok {
+			return nil, fmt.Errorf("event %s of delivery %s: %w", d.EventID, d.ID, hook.ErrNotFound)
+		}
+		ep, ok := endpoints[pk.endpoint]
+		if !ok {
+			return nil, fmt.Errorf("endpoint %s: %w", pk.endpoint, hook.ErrNotFound)
+		}
+		claims = append(claims, hook.Claim{Delivery: d, Event: ev, Endpoint: cloneEndpoint(ep), Token: tokens[i], LeaseUntil: leases[i]})
+	}
+	return claims, nil
+}
+
+// drawTokens takes a token from the rate-limit bucket of each leased
+// delivery's endpoint. The endpoint rows are updated after the delivery
+// rows are locked, the order CompleteAttempt also follows.
+func drawTokens(ctx context.Context, tx pgx.Tx, now time.Time, leased []seqDelivery) error {
+	drawn := map[string]int32{}
+	for _, d := range leased {
+		drawn[d.EndpointID]++
+	}
+	ids := slices.Sorted(maps.Keys(drawn))
+	ns := make([]int32, len(ids))
+	for i, id := range ids {
+		ns[i] = drawn[id]
+	}
+	_, err := tx.Exec(ctx, `UPDATE endpoints e SET rate_tokens = `+rateTokens+` - d.n, rate_at = $1
+		FROM unnest($2::text[], $3::int[]) AS d (id, n)
+		WHERE e.id = d.id AND e.rate_limit > 0`, now, ids, ns)
+	return err
+}
+
+// prefixed qualifies every column of a column list with p.
+func prefixed(p, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = p + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
+// cloneEndpoint copies the maps and lists of e (nil stays nil), so that the
+// claims of one endpoint, which go to goroutines of their own, share none.
+func cloneEndpoint(e hook.Endpoint) hook.Endpoint {
+	e.Events = slices.Clone(e.Events)
+	e.Secrets = slices.Clone(e.Secrets)
+	e.RetrySchedule = slices.Clone(e.RetrySchedule)
+	e.Headers = maps.Clone(e.Headers)
+	e.Metadata = maps.Clone(e.Metadata)
+	return e
+}
+
+// checkLease locks the delivery id and returns its endpoint when token
+// holds its lease; hook.ErrNotFound when there is no such delivery and
+// hook.ErrConflict when the lease ended, expired and was claimed again, or
+// the delivery was canceled. The row lock keeps a claim, a cancel or
+// another completion from changing the delivery until this transaction
+// ends.
+func checkLease(ctx context.Context, tx pgx.Tx, id, token string) (string, error) {
+	var (
+		endpoint string
+		held     *string
+	)
+	err := tx.QueryRow(ctx, "SELECT endpoint_id, claim_token FROM deliveries WHERE id = $1 FOR UPDATE", id).Scan(&endpoint, &held)
+	if err != nil {
+		return "", translate(err)
+	}
+	if held == nil || *held != token || token == "" {
+		return "", fmt.Errorf("delivery %s: lease not held: %w", id, hook.ErrConflict)
+	}
+	return endpoint, nil
+}
+
+// CompleteAttempt records an attempt, ends its delivery's lease and updates
+// the endpoint's health in one transaction; see hook.Store.
+func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome) error {
+	a := o.Attempt
+	switch o.Status {
+	case hook.DeliveryPending, hook.DeliverySucceeded, hook.DeliveryFailed:
+	default:
+		return fmt.Errorf("complete attempt: delivery status %q is not an attempt's outcome", o.Status)
+	}
+	reqHeader, err := jsonText(a.RequestHeader)
+	if err != nil {
+		return fmt.Errorf("complete attempt: %w", err)
+	}
+	respHeader, err := jsonText(a.ResponseHeader)
+	if err != nil {
+		return fmt.Errorf("complete attempt: %w", err)
+	}
+	var body []byte // nil, NULL, for no body
+	if len(a.ResponseBody) > 0 {
+		body = a.ResponseBody
+	}
+	next := any(nil)
+	if o.Status == hook.DeliveryPending {
+		next = nullTS(a.NextRetryAt)
+	}
+	t := hook.Timestamp(a.StartedAt)
+	end := hook.Timestamp(a.StartedAt.Add(a.Duration))
+	err = db.tx(ctx, func(tx pgx.Tx) error {
+		endpoint, err := checkLease(ctx, tx, a.DeliveryID, token)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO attempts (id, delivery_id, endpoint_id, tenant_id, number,
+			started_at, duration_us, request_headers, status_code, response_headers, response_body,
+			error, error_message, next_retry_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			a.ID, a.DeliveryID, a.EndpointID, a.TenantID, a.Number,
+			t, a.Duration.Microseconds(), reqHeader, a.StatusCode, respHeader, body,
+			text(a.Error), text(a.ErrorMessage), nullTS(a.NextRetryAt))
+		if err != nil {
+			return translate(err)
+		}
+		_, err = tx.Exec(ctx, `UPDATE deliveries SET status = $1, attempt_count = $2, next_attempt_at = $3,
+			updated_at = $4, claim_token = NULL, lease_until = NULL WHERE id = $5`,
+			string(o.Status), a.Number, next, end, a.DeliveryID)
+		if err != nil {
+			return err
+		}
+		return recordHealth(ctx, tx, endpoint, t, o)
+	})
+	if err != nil {
+		return fmt.Errorf("complete attempt: %w", err)
+	}
+	return nil
+}
+
+// text makes s storable in a text column, which holds neither NUL nor
+// invalid UTF-8: an attempt's error message may quote what a remote server
+// sent.
+func text(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+// recordHealth updates the health of the endpoint id, if it still exists,
+// after an attempt at t, and disables it as o asks. Like the status, health
+// is the engine's, not configuration: updated_at stays.
+func recordHealth(ctx context.Context, tx pgx.Tx, id string, t time.Time, o hook.Outcome) error {
+	var (
+		since  pgtype.Timestamptz
+		status string
+		err    error
+	)
+	if o.Attempt.Succeeded() {
+		err = tx.QueryRow(ctx, `UPDATE endpoints
+			SET last_success_at = $1, consecutive_failures = 0, failing_since = NULL
+			WHERE id = $2 RETURNING failing_since, status`, t, id).Scan(&since, &status)
+	} else {
+		err = tx.QueryRow(ctx, `UPDATE endpoints
+			SET last_failure_at = $1, consecutive_failures = consecutive_failures + 1,
+				failing_since = coalesce(failing_since, $1)
+			WHERE id = $2 RETURNING failing_since, status`, t, id).Scan(&since, &status)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // deleted since the claim; its deliveries would be canceled
+	}
+	if err != nil {
+		return err
+	}
+	if status != string(hook.EndpointActive) {
+		return nil // keep the reason it was disabled for first
+	}
+	reason := o.Disable
+	if reason == "" && o.DisableAfter > 0 && !o.Attempt.Succeeded() && since.Valid {
+		start := since.Time.UTC()
+		if !start.After(t.Add(-o.DisableAfter)) {
+			reason = fmt.Sprintf("failing since %s: no successful delivery for %s",
+				start.Format(time.RFC3339), t.Sub(start).Round(time.Second))
+		}
+	}
+	if reason == "" {
+		return nil
+	}
+	_, err = tx.Exec(ctx, "UPDATE endpoints SET status = 'disabled', disabled_reason = $1 WHERE id = $2", reason, id)
+	return err
+}
+
+// ReleaseClaim ends a lease without an attempt; see hook.Store.
+func (db *DB) ReleaseClaim(ctx context.Context, deliveryID, token string, next time.Time) error {
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := checkLease(ctx, tx, deliveryID, token); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE deliveries SET next_attempt_at = $1, claim_token = NULL, lease_until = NULL
+			WHERE id = $2`, ts(next), deliveryID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("release claim: %w", err)
+	}
+	return nil
+}
+
+const attemptColumns = `id, delivery_id, endpoint_id, tenant_id, number, started_at, duration_us,
+	request_headers, status_code, response_headers, response_body, error, error_message, next_retry_at`
+
+func scanAttempt(s scanner) (hook.Attempt, error) {
+	var (
+		a                     hook.Attempt
+		durationUS            int64
+		reqHeader, respHeader string
+		next                  pgtype.Timestamptz
+	)
+	err := s.Scan(&a.ID, &a.DeliveryID, &a.EndpointID, &a.TenantID, &a.Number, &a.StartedAt, &durationUS,
+		&reqHeader, &a.StatusCode, &respHeader, &a.ResponseBody, &a.Error, &a.ErrorMessage, &next)
+	if err != nil {
+		return hook.Attempt{}, translate(err)
+	}
+	if err := json.Unmarshal([]byte(reqHeader), &a.RequestHeader); err != nil {
+		return hook.Attempt{}, fmt.Errorf("attempt %s request headers: %w", a.ID, err)
+	}
+	if err := json.Unmarshal([]byte(respHeader), &a.ResponseHeader); err != nil {
+		return hook.Attempt{}, fmt.Errorf("attempt %s response headers: %w", a.ID, err)
+	}
+	a.StartedAt = a.StartedAt.UTC()
+	a.Duration = time.Duration(durationUS) * time.Microsecond
+	a.NextRetryAt = fromNullTS(next)
+	return a, nil
+}
+
+// ListAttempts lists a delivery's attempts by number, oldest first; an
+// unknown delivery has none.
+func (db *DB) ListAttempts(ctx context.Context, f hook.AttemptFilter) (hook.Page[hook.Attempt], error) {
+	after, err := decodeSeqCursor(listAttempts, f.Cursor)
+	if err != nil {
+		return hook.Page[hook.Attempt]{}, fmt.Errorf("list attempts: %w", err)
+	}
+	limit := f.PageLimit()
+	as, err := queryList(ctx, db.pool, scanAttempt,
+		"SELECT "+attemptColumns+" FROM attempts WHERE delivery_id = $1 AND number > $2 ORDER BY number LIMIT $3",
+		f.DeliveryID, after, limit+1)
+	if err != nil {
+		return hook.Page[hook.Attempt]{}, fmt.Errorf("list attempts: %w", err)
+	}
+	return page(as, limit, listAttempts, func(a hook.Attempt) string { return strconv.Itoa(a.Number) }), nil
+}
+
+// QueueStats counts pending deliveries at now in one query.
+func (db *DB) QueueStats(ctx context.Context, now time.Time) (hook.QueueStats, error) {
+	var s hook.QueueStats
+	err := db.pool.QueryRow(ctx, `SELECT count(*),
+		count(*) FILTER (WHERE next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1)),
+		count(*) FILTER (WHERE lease_until > $1)
+		FROM deliveries WHERE status = 'pending'`, ts(now)).Scan(&s.Pending, &s.Due, &s.Leased)
+	if err != nil {
+		return hook.QueueStats{}, fmt.Errorf("queue stats: %w", translate(err))
+	}
+	return s, nil
+}

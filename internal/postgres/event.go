@@ -1,0 +1,242 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldhq/herald/internal/hook"
+)
+
+// notifyChannel is the channel Ingest notifies and Listen listens on.
+const notifyChannel = "herald_deliveries"
+
+// Ingest stores ev and one pending delivery for each active endpoint of its
+// tenant that matches its type, in one transaction; see hook.Store. A zero
+// CreatedAt means now; the deliveries are due at CreatedAt.
+//
+// The insert of the event comes first, with ON CONFLICT DO NOTHING: of two
+// ingests of one id the second waits for the first to commit and then finds
+// its event (Duplicate), or, if the first rolled back, inserts. The tenant
+// row is then held with a key-share lock, so that DeleteTenant and
+// DeleteEndpoint, which lock it for update, wait for this commit before
+// they cancel pending deliveries. When deliveries were made, a NOTIFY on
+// herald_deliveries fires at commit, for Listen.
+func (db *DB) Ingest(ctx context.Context, ev hook.Event) (hook.IngestResult, error) {
+	if ev.CreatedAt.IsZero() {
+		ev.CreatedAt = time.Now()
+	}
+	ev.CreatedAt = hook.Timestamp(ev.CreatedAt)
+	var res hook.IngestResult
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		res, err = ingest(ctx, tx, ev)
+		return err
+	})
+	if err != nil {
+		return hook.IngestResult{}, fmt.Errorf("ingest: %w", err)
+	}
+	return res, nil
+}
+
+func ingest(ctx context.Context, tx pgx.Tx, ev hook.Event) (hook.IngestResult, error) {
+	var seq int64
+	err := tx.QueryRow(ctx, `INSERT INTO events (id, tenant_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (id) DO NOTHING RETURNING seq`,
+		ev.ID, ev.TenantID, ev.Type, []byte(ev.Data), ev.CreatedAt).Scan(&seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		old, err := scanEvent(tx.QueryRow(ctx, "SELECT "+eventColumns+" FROM events WHERE id = $1", ev.ID))
+		if err != nil {
+			return hook.IngestResult{}, err
+		}
+		return hook.IngestResult{Event: old.Event, Duplicate: true}, nil
+	}
+	if err != nil {
+		return hook.IngestResult{}, translate(err)
+	}
+	// Events have no foreign key to their tenant (they outlive it), so
+	// check here that it exists now, and hold it (see Ingest).
+	var tenant string
+	err = tx.QueryRow(ctx, "SELECT id FROM tenants WHERE id = $1 FOR KEY SHARE", ev.TenantID).Scan(&tenant)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return hook.IngestResult{}, fmt.Errorf("tenant %s: %w", ev.TenantID, hook.ErrNotFound)
+	}
+	if err != nil {
+		return hook.IngestResult{}, translate(err)
+	}
+	eps, err := matchingEndpoints(ctx, tx, ev)
+	if err != nil {
+		return hook.IngestResult{}, err
+	}
+	res := hook.IngestResult{Event: ev}
+	if len(eps) == 0 {
+		return res, nil
+	}
+	var ids, endpoints []string
+	for _, ep := range eps {
+		d := hook.NewDelivery(ev, ep, ev.CreatedAt)
+		res.Deliveries = append(res.Deliveries, d)
+		ids = append(ids, d.ID)
+		endpoints = append(endpoints, d.EndpointID)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO deliveries
+		(id, event_id, endpoint_id, tenant_id, event_type, status, attempt_count, next_attempt_at, created_at, updated_at)
+		SELECT d.id, $3, d.endpoint_id, $4, $5, 'pending', 0, $6, $6, $6
+		FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS d (id, endpoint_id, n)
+		ORDER BY d.n`,
+		ids, endpoints, ev.ID, ev.TenantID, ev.Type, ev.CreatedAt)
+	if err != nil {
+		return hook.IngestResult{}, translate(err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_notify($1, '')", notifyChannel); err != nil {
+		return hook.IngestResult{}, translate(err)
+	}
+	return res, nil
+}
+
+// matchingEndpoints returns the active endpoints of ev's tenant whose event
+// patterns match its type, ordered by id, with only ID and Events set.
+func matchingEndpoints(ctx context.Context, tx pgx.Tx, ev hook.Event) ([]hook.Endpoint, error) {
+	all, err := queryList(ctx, tx, func(s scanner) (hook.Endpoint, error) {
+		var (
+			ep     hook.Endpoint
+			events string
+		)
+		if err := s.Scan(&ep.ID, &events); err != nil {
+			return ep, err
+		}
+		if err := json.Unmarshal([]byte(events), &ep.Events); err != nil {
+			return ep, fmt.Errorf("endpoint %s events: %w", ep.ID, err)
+		}
+		return ep, nil
+	}, "SELECT id, events FROM endpoints WHERE tenant_id = $1 AND status = 'active' ORDER BY id", ev.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	var eps []hook.Endpoint
+	for _, ep := range all {
+		if ep.Matches(ev.Type) {
+			eps = append(eps, ep)
+		}
+	}
+	return eps, nil
+}
+
+// seqEvent is an event with its position in the newest-first order.
+type seqEvent struct {
+	seq int64
+	hook.Event
+}
+
+const eventColumns = "seq, id, tenant_id, type, data, created_at"
+
+func scanEvent(s scanner) (seqEvent, error) {
+	var (
+		e    seqEvent
+		data []byte
+	)
+	if err := s.Scan(&e.seq, &e.ID, &e.TenantID, &e.Type, &data, &e.CreatedAt); err != nil {
+		return seqEvent{}, translate(err)
+	}
+	e.Data = json.RawMessage(data)
+	e.CreatedAt = e.CreatedAt.UTC()
+	return e, nil
+}
+
+// Event returns the event id, its data the bytes the producer sent.
+func (db *DB) Event(ctx context.Context, id string) (hook.Event, error) {
+	e, err := scanEvent(db.pool.QueryRow(ctx, "SELECT "+eventColumns+" FROM events WHERE id = $1", id))
+	if err != nil {
+		return hook.Event{}, fmt.Errorf("get event: %w", err)
+	}
+	return e.Event, nil
+}
+
+// ListEvents lists events newest first: by ingest order, since producer
+// chosen ids do not sort by time.
+func (db *DB) ListEvents(ctx context.Context, f hook.EventFilter) (hook.Page[hook.Event], error) {
+	before, err := decodeSeqCursor(listEvents, f.Cursor)
+	if err != nil {
+		return hook.Page[hook.Event]{}, fmt.Errorf("list events: %w", err)
+	}
+	var w where
+	if before > 0 {
+		w.add("seq < $?", before)
+	}
+	if f.TenantID != "" {
+		w.add("tenant_id = $?", f.TenantID)
+	}
+	if f.Type != "" {
+		w.add("type = $?", f.Type)
+	}
+	if !f.Since.IsZero() {
+		w.add("created_at >= $?", ts(f.Since))
+	}
+	if !f.Until.IsZero() {
+		w.add("created_at < $?", ts(f.Until))
+	}
+	limit := f.PageLimit()
+	es, err := queryList(ctx, db.pool, scanEvent,
+		"SELECT "+eventColumns+" FROM events"+w.String()+" ORDER BY seq DESC"+w.limit(), append(w.args, limit+1)...)
+	if err != nil {
+		return hook.Page[hook.Event]{}, fmt.Errorf("list events: %w", err)
+	}
+	p := page(es, limit, listEvents, func(e seqEvent) string { return strconv.FormatInt(e.seq, 10) })
+	out := hook.Page[hook.Event]{Items: make([]hook.Event, len(p.Items)), Next: p.Next}
+	for i, e := range p.Items {
+		out.Items[i] = e.Event
+	}
+	return out, nil
+}
+
+// CreateEventType adds a catalogue entry; hook.ErrConflict when the name is
+// taken.
+func (db *DB) CreateEventType(ctx context.Context, t hook.EventType) error {
+	var schema []byte // nil, NULL, when there is none
+	if len(t.Schema) > 0 {
+		schema = t.Schema
+	}
+	_, err := db.pool.Exec(ctx,
+		"INSERT INTO event_types (name, description, version, schema, created_at) VALUES ($1, $2, $3, $4, $5)",
+		t.Name, t.Description, t.Version, schema, ts(t.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("create event type: %w", translate(err))
+	}
+	return nil
+}
+
+func scanEventType(s scanner) (hook.EventType, error) {
+	var (
+		t      hook.EventType
+		schema []byte
+	)
+	if err := s.Scan(&t.Name, &t.Description, &t.Version, &schema, &t.CreatedAt); err != nil {
+		return hook.EventType{}, translate(err)
+	}
+	if schema != nil {
+		t.Schema = json.RawMessage(schema)
+	}
+	t.CreatedAt = t.CreatedAt.UTC()
+	return t, nil
+}
+
+// ListEventTypes lists the catalogue ordered by name.
+func (db *DB) ListEventTypes(ctx context.Context, p hook.ListParams) (hook.Page[hook.EventType], error) {
+	after, err := decodeCursor(listEventTypes, p.Cursor)
+	if err != nil {
+		return hook.Page[hook.EventType]{}, fmt.Errorf("list event types: %w", err)
+	}
+	limit := p.PageLimit()
+	types, err := queryList(ctx, db.pool, scanEventType,
+		"SELECT name, description, version, schema, created_at FROM event_types WHERE name > $1 ORDER BY name LIMIT $2",
+		after, limit+1)
+	if err != nil {
+		return hook.Page[hook.EventType]{}, fmt.Errorf("list event types: %w", err)
+	}
+	return page(types, limit, listEventTypes, func(t hook.EventType) string { return t.Name }), nil
+}
