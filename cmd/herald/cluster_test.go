@@ -1,6 +1,7 @@
 package main
 
 import (
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -66,4 +67,47 @@ func TestClusterSurvivesANode(t *testing.T) {
 	t.Logf("%d events accepted by two nodes, %d deliveries expected, %d distinct received, %d requests in all; "+
 		"%d duplicates (at most %d of one); all arrived %s after the kill",
 		len(accepted), len(accepted)*len(paths), len(rc.got), rc.total, dups, most, took.Round(time.Millisecond))
+}
+
+// TestClusterFirstStart starts two nodes on a new PostgreSQL database at
+// once, with no --admin-key: one admin key is created and printed, and it
+// works on both nodes.
+func TestClusterFirstStart(t *testing.T) {
+	t.Parallel()
+	args := []string{"--database", pgtest.URL(t), "--secret-key", seal.NewKey()}
+	nodes := make([]*instance, 2)
+	var wg sync.WaitGroup
+	for i := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nodes[i] = startServe(t, t.TempDir(), args...)
+		}()
+	}
+	wg.Wait()
+	var keys []string
+	for _, n := range nodes {
+		if n.adminKey != "" {
+			keys = append(keys, n.adminKey)
+		}
+	}
+	if len(keys) != 1 {
+		t.Fatalf("%d nodes printed an admin key, want exactly 1", len(keys))
+	}
+	for i, n := range nodes {
+		if code := call(t, "GET", n.url+"/v1/tenants", keys[0], nil, nil); code != 200 {
+			t.Errorf("node %d: GET /v1/tenants with the admin key: %d, want 200", i, code)
+		}
+	}
+}
+
+// TestRoleWorker: a worker node serves health and metrics only.
+func TestRoleWorker(t *testing.T) {
+	t.Parallel()
+	n := startServe(t, t.TempDir(), "--database", pgtest.URL(t), "--secret-key", seal.NewKey(), "--role", "worker")
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200, "/v1/tenants": 404, "/v1/events": 404} {
+		if got := get(t, n.url+path, n.adminKey).code; got != want {
+			t.Errorf("GET %s on a worker: %d, want %d", path, got, want)
+		}
+	}
 }

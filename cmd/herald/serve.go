@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/heraldhq/herald/internal/dispatch"
@@ -124,7 +125,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "role", cfg.Role, "database", cfg.Database, "publicURL", cfg.PublicURL)
+	log.Info("listening", "addr", ln.Addr().String(), "role", cfg.Role, "database", redactDatabase(cfg.Database), "publicURL", cfg.PublicURL)
 
 	g, gctx := errgroup.WithContext(ctx)
 	if cfg.Role != roleAPI {
@@ -189,4 +190,16 @@ func ensureAdminKey(ctx context.Context, store hook.Store, given string, stderr 
 		fmt.Fprintf(stderr, "\nHerald created an admin API key. It is shown only this once; keep it safe:\n\n    %s\n\n", token)
 	}
 	return nil
+}
+
+// redactDatabase hides the password of a database URL, for logs.
+func redactDatabase(db string) string {
+	if !isPostgres(db) {
+		return db
+	}
+	u, err := url.Parse(db)
+	if err != nil {
+		return "(a PostgreSQL URL)"
+	}
+	return u.Redacted()
 }

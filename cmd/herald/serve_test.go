@@ -255,3 +255,16 @@ func TestAdminKeyFlagRefusesTenantKey(t *testing.T) {
 		t.Errorf("serve with a tenant key as --admin-key: exit %d, %q; want %d naming the tenant", code, stderr.String(), exitUsage)
 	}
 }
+
+func TestRedactDatabase(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"herald.db": "herald.db",
+		"postgres://herald:s3cret@db:5432/herald?sslmode=require": "postgres://herald:xxxxx@db:5432/herald?sslmode=require",
+		"postgres://herald@db/herald":                             "postgres://herald@db/herald",
+	} {
+		if got := redactDatabase(in); got != want {
+			t.Errorf("redactDatabase(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
