@@ -141,6 +141,7 @@ func (e Endpoint) Validate() error {
 	if utf8.RuneCountInString(e.Description) > maxDescription {
 		fe.add("description", "must be at most %d characters", maxDescription)
 	}
+	checkText(&fe, "description", e.Description)
 	if !e.SignatureScheme.Valid() {
 		fe.add("signatureScheme", "must be standard, ed25519 or x-signature")
 	}

@@ -106,6 +106,8 @@ func (t EventType) Validate() error {
 	if len(t.Version) > 64 {
 		fe.add("version", "must be at most 64 bytes")
 	}
+	checkText(&fe, "description", t.Description)
+	checkText(&fe, "version", t.Version)
 	if len(t.Schema) > 0 && (!json.Valid(t.Schema) || bytes.TrimLeft(t.Schema, " \t\r\n")[0] != '{') {
 		fe.add("schema", "must be a JSON object")
 	}

@@ -102,6 +102,7 @@ func TestEndpointValidate(t *testing.T) {
 		{"timeout", func(e *Endpoint) { e.Timeout = 31 * time.Second }},
 		{"retrySchedule", func(e *Endpoint) { e.RetrySchedule = []time.Duration{time.Second, 0} }},
 		{"metadata", func(e *Endpoint) { e.Metadata = map[string]string{"": "x"} }},
+		{"description", func(e *Endpoint) { e.Description = "a\x00b" }},
 	}
 	for _, tt := range tests {
 		e := validEndpoint()
@@ -228,5 +229,19 @@ func TestRetryDelay(t *testing.T) {
 					tt.n, tt.retryAfter, tt.r, got, ok, tt.want, tt.ok)
 			}
 		})
+	}
+}
+
+func TestTextRefusesNUL(t *testing.T) {
+	t.Parallel()
+	for name, err := range map[string]error{
+		"tenant name":            Tenant{ID: "acme", Name: "A\x00"}.Validate(),
+		"event type description": EventType{Name: "a.b", Description: "\x00"}.Validate(),
+		"event type version":     EventType{Name: "a.b", Version: "1\x00"}.Validate(),
+	} {
+		var ve *ValidationError
+		if !errors.As(err, &ve) {
+			t.Errorf("%s with NUL: Validate() = %v, want a ValidationError", name, err)
+		}
 	}
 }

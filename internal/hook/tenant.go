@@ -1,6 +1,7 @@
 package hook
 
 import (
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -28,6 +29,7 @@ func (t Tenant) Validate() error {
 	if utf8.RuneCountInString(t.Name) > 255 {
 		fe.add("name", "must be at most 255 characters")
 	}
+	checkText(&fe, "name", t.Name)
 	validateMetadata(&fe, t.Metadata)
 	return fe.err()
 }
@@ -38,6 +40,14 @@ const (
 	maxMetadataKey     = 64
 	maxMetadataValue   = 512
 )
+
+// checkText refuses the NUL character in a free-text field: no store can
+// keep it in a text column (PostgreSQL refuses it), and no name needs it.
+func checkText(fe *fieldErrors, field, s string) {
+	if strings.ContainsRune(s, 0) {
+		fe.add(field, "must not contain the NUL character")
+	}
+}
 
 func validateMetadata(fe *fieldErrors, m map[string]string) {
 	if len(m) > maxMetadataEntries {
