@@ -358,13 +358,20 @@ func recordHealth(ctx context.Context, tx pgx.Tx, id string, t time.Time, o hook
 		err    error
 	)
 	if o.Attempt.Succeeded() {
-		err = tx.QueryRow(ctx, `UPDATE endpoints
-			SET last_success_at = $1, consecutive_failures = 0, failing_since = NULL
+		// Attempts may complete out of order: a success ends the failure
+		// streak only when no failure started after it.
+		err = tx.QueryRow(ctx, `UPDATE endpoints SET
+				last_success_at = GREATEST(last_success_at, $1),
+				consecutive_failures = CASE WHEN last_failure_at > $1 THEN consecutive_failures ELSE 0 END,
+				failing_since = CASE WHEN last_failure_at > $1 THEN failing_since END
 			WHERE id = $2 RETURNING failing_since, status`, t, id).Scan(&since, &status)
 	} else {
-		err = tx.QueryRow(ctx, `UPDATE endpoints
-			SET last_failure_at = $1, consecutive_failures = consecutive_failures + 1,
-				failing_since = coalesce(failing_since, $1)
+		// A failure that started before the last success is not part of a
+		// streak.
+		err = tx.QueryRow(ctx, `UPDATE endpoints SET
+				last_failure_at = GREATEST(last_failure_at, $1),
+				consecutive_failures = CASE WHEN last_success_at > $1 THEN consecutive_failures ELSE consecutive_failures + 1 END,
+				failing_since = CASE WHEN last_success_at > $1 THEN failing_since ELSE coalesce(failing_since, $1) END
 			WHERE id = $2 RETURNING failing_since, status`, t, id).Scan(&since, &status)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -274,13 +274,21 @@ func recordHealth(ctx context.Context, tx *wtx, id string, t time.Time, o hook.O
 		err    error
 	)
 	if o.Attempt.Succeeded() {
-		err = tx.QueryRowContext(ctx, `UPDATE endpoints
-			SET last_success_at = ?, consecutive_failures = 0, failing_since = NULL
-			WHERE id = ? RETURNING failing_since, status`, micros(t), id).Scan(&since, &status)
+		// Attempts may complete out of order: a success ends the failure
+		// streak only when no failure started after it. (SQLite's max()
+		// of a NULL is NULL, hence the coalesce.)
+		err = tx.QueryRowContext(ctx, `UPDATE endpoints SET
+				last_success_at = max(coalesce(last_success_at, ?1), ?1),
+				consecutive_failures = CASE WHEN last_failure_at > ?1 THEN consecutive_failures ELSE 0 END,
+				failing_since = CASE WHEN last_failure_at > ?1 THEN failing_since END
+			WHERE id = ?2 RETURNING failing_since, status`, micros(t), id).Scan(&since, &status)
 	} else {
-		err = tx.QueryRowContext(ctx, `UPDATE endpoints
-			SET last_failure_at = ?1, consecutive_failures = consecutive_failures + 1,
-				failing_since = coalesce(failing_since, ?1)
+		// A failure that started before the last success is not part of a
+		// streak.
+		err = tx.QueryRowContext(ctx, `UPDATE endpoints SET
+				last_failure_at = max(coalesce(last_failure_at, ?1), ?1),
+				consecutive_failures = CASE WHEN last_success_at > ?1 THEN consecutive_failures ELSE consecutive_failures + 1 END,
+				failing_since = CASE WHEN last_success_at > ?1 THEN failing_since ELSE coalesce(failing_since, ?1) END
 			WHERE id = ?2 RETURNING failing_since, status`, micros(t), id).Scan(&since, &status)
 	}
 	if errors.Is(err, sql.ErrNoRows) {

@@ -99,6 +99,33 @@ func testAttempts(t *testing.T, open OpenFunc) {
 			t.Errorf("nil ResponseHeader came back as %#v", as[0].ResponseHeader)
 		}
 	})
+	t.Run("OutOfOrder", func(t *testing.T) {
+		// Two attempts in flight together complete in the other order: the
+		// later one's outcome is the endpoint's health.
+		t.Parallel()
+		s := open(t)
+		createTenant(t, s, "acme")
+		ep := createEndpoint(t, s, "acme", "*")
+		ingestN(t, s, "acme", "a.b", 4)
+		cs := claim(t, s, t0, 4)
+		if len(cs) != 4 {
+			t.Fatalf("%d claims, want 4", len(cs))
+		}
+		early, late := t0, t0.Add(time.Second)
+		// A failure that started later is recorded first; then a success
+		// that started earlier: the streak goes on.
+		fail(t, s, cs[0], late, late.Add(time.Minute))
+		complete(t, s, cs[1], hook.Outcome{Attempt: attemptOf(cs[1], early, 200), Status: hook.DeliverySucceeded})
+		diff(t, "health after an earlier success recorded late", healthOf(getEndpoint(t, s, ep.ID)),
+			health{Status: hook.EndpointActive, LastSuccessAt: early, LastFailureAt: late, ConsecutiveFailures: 1, FailingSince: late})
+		// A success that started later, then a failure that started earlier:
+		// no streak.
+		later := t0.Add(2 * time.Second)
+		complete(t, s, cs[2], hook.Outcome{Attempt: attemptOf(cs[2], later, 200), Status: hook.DeliverySucceeded})
+		fail(t, s, cs[3], late, late.Add(time.Minute))
+		diff(t, "health after an earlier failure recorded late", healthOf(getEndpoint(t, s, ep.ID)),
+			health{Status: hook.EndpointActive, LastSuccessAt: later, LastFailureAt: late})
+	})
 	t.Run("Exhausted", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
