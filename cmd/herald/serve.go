@@ -104,6 +104,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		PublicURL:  cfg.PublicURL,
 		Metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}),
 		HealthOnly: cfg.Role == roleWorker,
+		TestSender: dispatcher, // POST …/test sends from the API process, whatever its role
 	}
 	if cfg.Role == roleAPI && !isPostgres(cfg.Database) {
 		log.Warn("--role api on SQLite: this process delivers nothing, and no other process can open the file; deliveries wait until a process runs with --role all")

@@ -55,9 +55,13 @@ type EventFilter struct {
 // DeliveryFilter selects deliveries; ordered newest first.
 type DeliveryFilter struct {
 	ListParams
-	TenantID   string // empty for every tenant
-	EventID    string // empty for every event
-	EndpointID string // empty for every endpoint
+	TenantID   string         // empty for every tenant
+	EventID    string         // empty for every event
+	EndpointID string         // empty for every endpoint
+	EventType  string         // exact type; empty for every type
+	Status     DeliveryStatus // empty for every status
+	Since      time.Time      // createdAt >= Since, unless zero
+	Until      time.Time      // createdAt < Until, unless zero
 }
 
 // IngestResult is what Store.Ingest did.
@@ -123,11 +127,25 @@ type Store interface {
 	// UpdateEndpoint replaces the endpoint's configuration: every field but
 	// its id, tenant, CreatedAt, status (with DisabledReason) and health,
 	// which the delivery engine owns and which an update computed from an
-	// earlier read must not undo.
+	// earlier read must not undo. Nil Secrets keep the stored ones, so that
+	// an update does not undo a rotation that committed since its read.
 	UpdateEndpoint(ctx context.Context, e Endpoint) error
 	// DeleteEndpoint removes an endpoint; its pending deliveries become
 	// canceled and its delivery log stays.
 	DeleteEndpoint(ctx context.Context, id string, now time.Time) error
+	// DisableEndpoint sets the endpoint's status to disabled with reason
+	// and UpdatedAt to now, and returns it; its pending deliveries wait.
+	DisableEndpoint(ctx context.Context, id, reason string, now time.Time) (Endpoint, error)
+	// EnableEndpoint makes the endpoint active, clears DisabledReason,
+	// resets its failure streak (ConsecutiveFailures, FailingSince) and sets
+	// UpdatedAt to now; its pending deliveries due later than now become due
+	// at now, in one transaction. It returns the endpoint.
+	EnableEndpoint(ctx context.Context, id string, now time.Time) (Endpoint, error)
+	// RotateEndpointSecret replaces the endpoint's secrets with
+	// Rotate(secrets, r) and sets UpdatedAt to r.Now, reading and writing
+	// in one transaction so that concurrent rotations are not lost. It
+	// returns the endpoint, or Rotate's error (ErrTooManySecrets).
+	RotateEndpointSecret(ctx context.Context, id string, r SecretRotation) (Endpoint, error)
 
 	// Ingest stores ev and one pending delivery for each active endpoint of
 	// its tenant whose events match its type, in one transaction, durably,
@@ -162,6 +180,12 @@ type Store interface {
 	ReleaseClaim(ctx context.Context, deliveryID, token string, next time.Time) error
 	// ListAttempts lists a delivery's attempts, oldest first.
 	ListAttempts(ctx context.Context, f AttemptFilter) (Page[Attempt], error)
+	// ListAttemptLog lists the attempts of every delivery in the order they
+	// were recorded, newest last; see AttemptLogFilter for its cursor.
+	ListAttemptLog(ctx context.Context, f AttemptLogFilter) (Page[Attempt], error)
+	// EndpointStats describes the endpoint's deliveries and attempts over
+	// the StatsWindows before now; an unknown endpoint has none.
+	EndpointStats(ctx context.Context, endpointID string, now time.Time) (EndpointStats, error)
 	// QueueStats counts pending deliveries at now.
 	QueueStats(ctx context.Context, now time.Time) (QueueStats, error)
 

@@ -65,6 +65,23 @@ func (db *DB) ListDeliveries(ctx context.Context, f hook.DeliveryFilter) (hook.P
 	if f.EndpointID != "" {
 		w.add("endpoint_id = $?", f.EndpointID)
 	}
+	if f.EventType != "" {
+		w.add("event_type = $?", f.EventType)
+	}
+	if f.Status != "" {
+		// A literal, not a parameter: a generic plan of a prepared
+		// statement uses the partial index deliveries_failed only then.
+		if !f.Status.Valid() {
+			return hook.Page[hook.Delivery]{}, fmt.Errorf("list deliveries: unknown status %q", f.Status)
+		}
+		w.conds = append(w.conds, "status = '"+string(f.Status)+"'")
+	}
+	if !f.Since.IsZero() {
+		w.add("created_at >= $?", ts(f.Since))
+	}
+	if !f.Until.IsZero() {
+		w.add("created_at < $?", ts(f.Until))
+	}
 	limit := f.PageLimit()
 	ds, err := queryList(ctx, db.pool, scanDelivery,
 		"SELECT "+deliveryColumns+" FROM deliveries"+w.String()+" ORDER BY seq DESC"+w.limit(), append(w.args, limit+1)...)

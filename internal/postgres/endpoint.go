@@ -129,7 +129,10 @@ func (db *DB) UpdateEndpoint(ctx context.Context, e hook.Endpoint) error {
 		return fmt.Errorf("update endpoint: %w", err)
 	}
 	cfg := append(args[:11:11], args[13], e.ID)
-	err = execOne(ctx, db.pool, `UPDATE endpoints SET url = $1, description = $2, events = $3, secrets = $4,
+	if e.Secrets == nil {
+		cfg[3] = nil // keep the stored secrets: see hook.Store
+	}
+	err = execOne(ctx, db.pool, `UPDATE endpoints SET url = $1, description = $2, events = $3, secrets = coalesce($4, secrets),
 		signature_scheme = $5, headers = $6, rate_limit = $7, max_in_flight = $8, timeout_ns = $9,
 		retry_schedule = $10, metadata = $11, updated_at = $12
 		WHERE id = $13`, cfg...)

@@ -54,11 +54,13 @@ type endpointOut struct {
 	FailingSince        *time.Time        `json:"failingSince"` // null: not failing
 }
 
-// secretOut is the answer of GET …/secret; endpointWithSecret is the answer
-// that creates an endpoint. They are the only answers with a secret.
+// secretOut is the answer of GET …/secret and POST …/rotate-secret;
+// endpointWithSecret is the answer that creates an endpoint. They are the
+// only answers with a secret.
 type secretOut struct {
-	Secret    string `json:"secret"`
-	PublicKey string `json:"publicKey,omitempty"`
+	Secret    string         `json:"secret"`
+	PublicKey string         `json:"publicKey,omitempty"`
+	Old       []oldSecretOut `json:"old,omitempty"` // earlier secrets that still sign, if any; see lifecycle.go
 }
 
 type endpointWithSecret struct {
@@ -219,7 +221,7 @@ func (s *Server) getEndpointSecret(ctx context.Context, c *call[none]) (reply, e
 	if err != nil {
 		return reply{}, err
 	}
-	return ok(secretOut{Secret: e.Secret(), PublicKey: publicKey(e)}), nil
+	return ok(secretJSON(e, s.now())), nil
 }
 
 func (s *Server) deleteEndpoint(ctx context.Context, c *call[none]) (reply, error) {

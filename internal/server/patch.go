@@ -145,15 +145,25 @@ func (s *Server) patchEndpoint(ctx context.Context, c *call[endpointPatch]) (rep
 	}
 	// A scheme that signs with another kind of key needs a new key; its
 	// secret (and public key) are then read with GET …/secret.
+	// Otherwise the stored secrets stay (nil Secrets), whatever a rotation
+	// committed since the read.
+	upd := e
+	upd.Secrets = nil
 	if keyKind(e.SignatureScheme) != keyKind(oldScheme) {
-		e.Secrets = []hook.Secret{{Key: newSecret(e.SignatureScheme)}}
+		upd.Secrets = []hook.Secret{{Key: newSecret(e.SignatureScheme)}}
 	}
-	e.UpdatedAt = s.now()
-	if err := s.store.UpdateEndpoint(ctx, e); err != nil {
+	upd.UpdatedAt = s.now()
+	if err := s.store.UpdateEndpoint(ctx, upd); err != nil {
 		if errors.Is(err, hook.ErrNotFound) { // deleted meanwhile
 			return reply{}, notFound("no webhook endpoint %q", e.ID)
 		}
 		return reply{}, fmt.Errorf("update endpoint: %w", err)
+	}
+	if e, err = s.store.Endpoint(ctx, upd.ID); err != nil {
+		if errors.Is(err, hook.ErrNotFound) { // deleted meanwhile
+			return reply{}, notFound("no webhook endpoint %q", upd.ID)
+		}
+		return reply{}, fmt.Errorf("read updated endpoint: %w", err)
 	}
 	return ok(endpointJSON(e)), nil
 }

@@ -31,13 +31,21 @@ func (s *Server) routes() {
 	m.Handle("PATCH /v1/webhook-endpoints/{id}", handle(s, opts{access: anyKey, mergePatch: true}, s.patchEndpoint))
 	m.Handle("DELETE /v1/webhook-endpoints/{id}", handle(s, keyed, s.deleteEndpoint))
 	m.Handle("GET /v1/webhook-endpoints/{id}/secret", handle(s, keyed, s.getEndpointSecret))
+	m.Handle("GET /v1/webhook-endpoints/{id}/stats", handle(s, keyed, s.endpointStats))
+	m.Handle("POST /v1/webhook-endpoints/{id}/disable", handle(s, keyed, s.disableEndpoint))
+	m.Handle("POST /v1/webhook-endpoints/{id}/enable", handle(s, keyed, s.enableEndpoint))
+	m.Handle("POST /v1/webhook-endpoints/{id}/rotate-secret", handle(s, keyed, s.rotateEndpointSecret))
+	m.Handle("POST /v1/webhook-endpoints/{id}/test", handle(s, keyed, s.testEndpoint))
 
 	m.Handle("POST /v1/events", handle(s, opts{access: anyKey, maxBody: s.maxPayload}, s.createEvent))
 	m.Handle("GET /v1/events", handle(s, keyed, s.listEvents))
 	m.Handle("GET /v1/events/{id}", handle(s, keyed, s.getEvent))
 	m.Handle("GET /v1/events/{id}/deliveries", handle(s, keyed, s.listEventDeliveries))
 
+	m.Handle("GET /v1/deliveries", handle(s, keyed, s.listDeliveries))
+	m.Handle("GET /v1/deliveries/{id}", handle(s, keyed, s.getDelivery))
 	m.Handle("GET /v1/deliveries/{id}/attempts", handle(s, keyed, s.listDeliveryAttempts))
+	m.Handle("GET /v1/attempts", handle(s, keyed, s.listAttemptLog))
 
 	m.Handle("POST /v1/event-types", handle(s, opts{access: adminOnly, maxBody: s.maxPayload}, s.createEventType))
 	m.Handle("GET /v1/event-types", handle(s, keyed, s.listEventTypes))

@@ -46,6 +46,9 @@ type Config struct {
 	// HealthOnly serves /healthz, /readyz and /metrics alone, for a process
 	// that delivers but does not serve the API.
 	HealthOnly bool
+	// TestSender sends the ping of POST /v1/webhook-endpoints/{id}/test;
+	// nil answers that route with 503.
+	TestSender TestSender
 }
 
 // Server serves the HTTP API. It is an http.Handler; the caller runs it in
@@ -60,6 +63,7 @@ type Server struct {
 	ready      func() error
 	metrics    http.Handler
 	healthOnly bool
+	testSender TestSender
 	mux        *http.ServeMux
 }
 
@@ -87,6 +91,7 @@ func New(cfg Config) (*Server, error) {
 		ready:      cfg.Ready,
 		metrics:    cfg.Metrics,
 		healthOnly: cfg.HealthOnly,
+		testSender: cfg.TestSender,
 		mux:        http.NewServeMux(),
 	}
 	if s.log == nil {

@@ -240,13 +240,17 @@ func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome)
 		if err != nil {
 			return err
 		}
+		seq, err := nextAttemptSeq(ctx, tx)
+		if err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO attempts (id, delivery_id, endpoint_id, tenant_id, number,
 			started_at, duration_us, request_headers, status_code, response_headers, response_body,
-			error, error_message, next_retry_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			error, error_message, next_retry_at, seq)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			a.ID, a.DeliveryID, a.EndpointID, a.TenantID, a.Number,
 			micros(t), a.Duration.Microseconds(), reqHeader, a.StatusCode, respHeader, body,
-			a.Error, a.ErrorMessage, nullMicros(a.NextRetryAt))
+			a.Error, a.ErrorMessage, nullMicros(a.NextRetryAt), seq)
 		if err != nil {
 			return translate(err)
 		}

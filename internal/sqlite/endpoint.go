@@ -95,7 +95,7 @@ func (db *DB) endpointArgs(e hook.Endpoint) ([]any, error) {
 
 // endpointConfigSet assigns the configured fields: endpointArgs' first
 // eleven values, then updated_at.
-const endpointConfigSet = `url = ?, description = ?, events = ?, secrets = ?, signature_scheme = ?, headers = ?,
+const endpointConfigSet = `url = ?, description = ?, events = ?, secrets = coalesce(?, secrets), signature_scheme = ?, headers = ?,
 	rate_limit = ?, max_in_flight = ?, timeout_ns = ?, retry_schedule = ?, metadata = ?, updated_at = ?`
 
 const endpointSet = `url = ?, description = ?, events = ?, secrets = ?, signature_scheme = ?, headers = ?,
@@ -139,6 +139,9 @@ func (db *DB) UpdateEndpoint(ctx context.Context, e hook.Endpoint) error {
 		// engine, and a PATCH that read the endpoint earlier must not undo
 		// what the engine wrote since.
 		cfg := append(args[:11:11], args[13], e.ID)
+		if e.Secrets == nil {
+			cfg[3] = nil // keep the stored secrets: see hook.Store
+		}
 		return deleteOne(ctx, tx, "UPDATE endpoints SET "+endpointConfigSet+" WHERE id = ?", cfg...)
 	})
 	if err != nil {

@@ -101,6 +101,25 @@ func testEndpoints(t *testing.T, open OpenFunc) {
 		wantErr(t, "UpdateEndpoint", s.UpdateEndpoint(t.Context(), newEndpoint(hook.OperationalTenant)), hook.ErrNotFound)
 		wantErr(t, "DeleteEndpoint", s.DeleteEndpoint(t.Context(), "ep_nobody", now), hook.ErrNotFound)
 	})
+	t.Run("UpdateKeepsSecrets", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		createTenant(t, s, "acme")
+		orig := createEndpoint(t, s, "acme", "*")
+		upd := orig
+		upd.URL, upd.Secrets = "https://other.example.com/hooks", nil
+		if err := s.UpdateEndpoint(t.Context(), upd); err != nil {
+			t.Fatalf("UpdateEndpoint: %v", err)
+		}
+		got, err := s.Endpoint(t.Context(), orig.ID)
+		if err != nil {
+			t.Fatalf("Endpoint: %v", err)
+		}
+		if got.URL != upd.URL {
+			t.Errorf("URL = %q, want %q", got.URL, upd.URL)
+		}
+		diff(t, "secrets after an update with nil Secrets", got.Secrets, orig.Secrets)
+	})
 	t.Run("Update", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)

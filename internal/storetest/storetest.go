@@ -41,6 +41,8 @@ func Run(t *testing.T, open func(t *testing.T) hook.Store) {
 	t.Run("EventType", func(t *testing.T) { testEventTypes(t, open) })
 	t.Run("Dispatch", func(t *testing.T) { testDispatch(t, open) })
 	t.Run("ClaimLimits", func(t *testing.T) { testClaimLimits(t, open) })
+	t.Run("Log", func(t *testing.T) { testLog(t, open) })
+	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, open) })
 }
 
 func testStore(t *testing.T, open OpenFunc) {
