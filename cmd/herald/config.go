@@ -37,7 +37,10 @@ type serveConfig struct {
 	PollInterval      time.Duration
 	LeaseMargin       time.Duration
 	Workers           int
-	Role              string // all, api or worker
+	Role              string        // all, api or worker
+	Retention         time.Duration // 0: keep everything
+	RetentionInterval time.Duration
+	TenantRateLimit   float64 // events/s per tenant, per node; 0: none
 }
 
 // serveFlags are the raw flag values, kept as strings so that one function
@@ -47,6 +50,7 @@ type serveFlags struct {
 	allowDestinations, retrySchedule, maxPayload   string
 	shutdownGrace, disableAfter, pollInterval      string
 	leaseMargin, workers, role                     string
+	retention, retentionInterval, tenantRateLimit  string
 
 	fromEnv map[string]string // flag name → the variable that set it
 }
@@ -64,6 +68,9 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.pollInterval, "poll-interval", "1s", "how often the dispatcher looks for due retries and expired leases")
 	fs.StringVar(&f.leaseMargin, "lease-margin", "10s", "added to an endpoint's timeout to make a delivery's lease")
 	fs.StringVar(&f.workers, "workers", "256", "delivery attempts this process makes at once, across endpoints")
+	fs.StringVar(&f.retention, "retention", "720h", "delete events, their deliveries and attempts this long after the event was created, unless a delivery is pending (0: keep everything)")
+	fs.StringVar(&f.retentionInterval, "retention-interval", "10m", "how often expired events are looked for and deleted")
+	fs.StringVar(&f.tenantRateLimit, "tenant-rate-limit", "0", "events per second POST /v1/events accepts from one tenant, on each node (0: no limit)")
 	fs.StringVar(&f.role, "role", "all", "what this process does: all, api (the HTTP API only; nothing is delivered) or worker (delivery; HTTP serves only health and metrics)")
 }
 
@@ -159,6 +166,15 @@ func (f *serveFlags) parse() (serveConfig, error) {
 	}
 	if c.Workers, err = strconv.Atoi(f.workers); err != nil || c.Workers < 1 || c.Workers > 100000 {
 		return bad("workers", errors.New("must be a whole number from 1 to 100000"))
+	}
+	if c.Retention, err = time.ParseDuration(f.retention); err != nil || c.Retention < 0 {
+		return bad("retention", errors.New("must be a duration such as 720h (30 days), or 0 to keep everything"))
+	}
+	if c.RetentionInterval, err = time.ParseDuration(f.retentionInterval); err != nil || c.RetentionInterval <= 0 {
+		return bad("retention-interval", errors.New("must be a positive duration such as 10m"))
+	}
+	if c.TenantRateLimit, err = strconv.ParseFloat(f.tenantRateLimit, 64); err != nil || !(c.TenantRateLimit >= 0 && c.TenantRateLimit <= 1e6) {
+		return bad("tenant-rate-limit", errors.New("must be a number of events per second from 0 (no limit) to 1000000"))
 	}
 	switch f.role {
 	case roleAll, roleAPI, roleWorker:

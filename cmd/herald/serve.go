@@ -105,7 +105,11 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		Metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}),
 		HealthOnly: cfg.Role == roleWorker,
 		TestSender: dispatcher, // POST …/test sends from the API process, whatever its role
+		// Operational events are ingested through the store, whatever the
+		// role; PostgreSQL's NOTIFY wakes the nodes that deliver.
+		Announce: dispatcher.Announce,
 	}
+	scfg.TenantRateLimit = cfg.TenantRateLimit // per node: each node allows the rate
 	if cfg.Role == roleAPI && !isPostgres(cfg.Database) {
 		log.Warn("--role api on SQLite: this process delivers nothing, and no other process can open the file; deliveries wait until a process runs with --role all")
 	}
@@ -131,6 +135,20 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if cfg.Role != roleAPI {
 		g.Go(func() error { return dispatcher.Run(gctx) })
+		jobs, err := dispatch.NewJobRunner(dispatch.JobConfig{Store: store, Logger: log, Wake: dispatcher.Wake})
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return jobs.Run(gctx) })
+		if cfg.Retention > 0 {
+			retention, err := dispatch.NewRetention(dispatch.RetentionConfig{
+				Store: store, Logger: log, Retention: cfg.Retention, Interval: cfg.RetentionInterval,
+			})
+			if err != nil {
+				return err
+			}
+			g.Go(func() error { return retention.Run(gctx) })
+		}
 		// Nodes sharing a database wake each other's dispatchers after an
 		// ingest; polling remains the fallback.
 		if l, ok := store.(listener); ok {

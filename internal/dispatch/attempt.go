@@ -99,7 +99,8 @@ func (d *Dispatcher) attempt(ctx context.Context, c hook.Claim, g *gate, body []
 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
-	if err := d.store.CompleteAttempt(sctx, c.Token, o); err != nil {
+	disabled, err := d.store.CompleteAttempt(sctx, c.Token, o)
+	if err != nil {
 		// The attempt was made but not recorded; the lease expires and the
 		// delivery is attempted again: at least once.
 		level := slog.LevelError
@@ -107,7 +108,9 @@ func (d *Dispatcher) attempt(ctx context.Context, c hook.Claim, g *gate, body []
 			level = slog.LevelWarn // the lease was lost: canceled or reclaimed
 		}
 		d.log.Log(sctx, level, "record attempt", "delivery", c.Delivery.ID, "endpoint", ep.ID, "err", err)
+		return
 	}
+	d.announce(sctx, c, o, disabled)
 }
 
 // abandon releases a delivery whose attempt was not made, giving up its
@@ -186,7 +189,7 @@ func (d *Dispatcher) outcome(c hook.Claim, res sender.Result, start time.Time) h
 		Error:          string(res.Class),
 		ErrorMessage:   res.Message,
 	}
-	o := hook.Outcome{DisableAfter: d.disableAfter}
+	o := hook.Outcome{DisableAfter: d.disableAfter, Replay: c.Replay.Queued}
 	if res.Success() {
 		o.Status = hook.DeliverySucceeded
 		o.Attempt = a
@@ -199,8 +202,13 @@ func (d *Dispatcher) outcome(c hook.Claim, res sender.Result, start time.Time) h
 	if schedule == nil {
 		schedule = d.schedule
 	}
+	if c.Replay.Queued {
+		o.Status, a.NextRetryAt = replayFailed(c, schedule, res, start)
+		o.Attempt = a
+		return o
+	}
 	o.Status = hook.DeliveryFailed
-	if delay, ok := hook.RetryDelay(schedule, a.Number, res.RetryAfter, jitter()); ok {
+	if delay, ok := hook.RetryDelay(schedule, a.Number-c.Replay.Unscheduled, res.RetryAfter, jitter()); ok {
 		o.Status = hook.DeliveryPending
 		a.NextRetryAt = hook.Timestamp(start.Add(res.Duration + delay))
 	}

@@ -64,6 +64,7 @@ type Claim struct {
 	Endpoint   Endpoint
 	Token      string
 	LeaseUntil time.Time
+	Replay     Replay // the delivery's manual attempts
 }
 
 // Outcome is what an attempt did, for Store.CompleteAttempt.
@@ -81,6 +82,9 @@ type Outcome struct {
 	// endpoint's failure streak began at least this long before it; zero
 	// never does.
 	DisableAfter time.Duration
+	// Replay is true when the attempt was a replay (Claim.Replay.Queued):
+	// it uses up one queued replay and does not count toward the schedule.
+	Replay bool
 }
 
 // QueueStats counts pending deliveries, for metrics.

@@ -173,7 +173,9 @@ type Store interface {
 	// count and next attempt time, ends the lease and updates the endpoint's
 	// health (and status, see Outcome), in one transaction. ErrConflict when
 	// token no longer holds the delivery's lease; nothing is written then.
-	CompleteAttempt(ctx context.Context, token string, o Outcome) error
+	// It returns the reason it disabled the endpoint for, empty when this
+	// attempt did not disable it, so that the disabling can be announced.
+	CompleteAttempt(ctx context.Context, token string, o Outcome) (disabled string, err error)
 	// ReleaseClaim ends a lease without an attempt: the delivery is due
 	// again at next, its attempt count unchanged. ErrConflict when token no
 	// longer holds the lease.
@@ -188,6 +190,15 @@ type Store interface {
 	EndpointStats(ctx context.Context, endpointID string, now time.Time) (EndpointStats, error)
 	// QueueStats counts pending deliveries at now.
 	QueueStats(ctx context.Context, now time.Time) (QueueStats, error)
+
+	// DeleteExpired deletes, in one short transaction, the expired events
+	// among the next p.Limit events created before p.Before (oldest first,
+	// from p.After), with their deliveries and attempts. An event that has
+	// a pending delivery is kept with all its deliveries. Retention calls it
+	// until Next is empty.
+	DeleteExpired(ctx context.Context, p ExpireParams) (ExpireResult, error)
+
+	replayStore // retries, event replays and recover jobs: see replay.go
 
 	// CreateEventType adds a catalogue entry; ErrConflict when the name is
 	// taken.

@@ -91,7 +91,7 @@ func TestClaimCapAcrossNodes(t *testing.T) {
 				done[c.Delivery.ID] = true
 				a := hook.Attempt{ID: hook.NewID(hook.PrefixAttempt), DeliveryID: c.Delivery.ID, EndpointID: c.Endpoint.ID,
 					TenantID: c.Delivery.TenantID, Number: 1, StartedAt: t0, StatusCode: http.StatusOK}
-				if err := nodes[1-i].CompleteAttempt(t.Context(), c.Token, hook.Outcome{Attempt: a, Status: hook.DeliverySucceeded}); err != nil {
+				if _, err := nodes[1-i].CompleteAttempt(t.Context(), c.Token, hook.Outcome{Attempt: a, Status: hook.DeliverySucceeded}); err != nil {
 					t.Fatalf("CompleteAttempt: %v", err)
 				}
 			}
@@ -133,7 +133,7 @@ func TestClaimCapStress(t *testing.T) {
 				for _, c := range cs {
 					a := hook.Attempt{ID: hook.NewID(hook.PrefixAttempt), DeliveryID: c.Delivery.ID, EndpointID: c.Endpoint.ID,
 						TenantID: c.Delivery.TenantID, Number: 1, StartedAt: t0, StatusCode: http.StatusOK}
-					if err := db.CompleteAttempt(context.Background(), c.Token, hook.Outcome{Attempt: a, Status: hook.DeliverySucceeded}); err != nil {
+					if _, err := db.CompleteAttempt(context.Background(), c.Token, hook.Outcome{Attempt: a, Status: hook.DeliverySucceeded}); err != nil {
 						t.Errorf("CompleteAttempt: %v", err)
 						return
 					}
@@ -198,7 +198,7 @@ func TestDeleteDuringIngest(t *testing.T) {
 				for _, c := range cs {
 					a := hook.Attempt{ID: hook.NewID(hook.PrefixAttempt), DeliveryID: c.Delivery.ID, EndpointID: c.Endpoint.ID,
 						TenantID: c.Delivery.TenantID, Number: 1, StartedAt: t0, StatusCode: http.StatusOK}
-					err := db.CompleteAttempt(ctx, c.Token, hook.Outcome{Attempt: a, Status: hook.DeliverySucceeded})
+					_, err := db.CompleteAttempt(ctx, c.Token, hook.Outcome{Attempt: a, Status: hook.DeliverySucceeded})
 					if err != nil && !errors.Is(err, hook.ErrConflict) {
 						t.Errorf("node %d: CompleteAttempt: %v", i, err)
 						return
@@ -276,8 +276,8 @@ func TestMigrateConcurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if versions != len(files) || tenants != 1 || tables != 9 {
-		t.Errorf("after concurrent Migrate: %d migrations, %d operational tenants, %d tables; want %d, 1, 9",
+	if versions != len(files) || tenants != 1 || tables != 10 { // 10 with jobs (0003_replay)
+		t.Errorf("after concurrent Migrate: %d migrations, %d operational tenants, %d tables; want %d, 1, 10",
 			versions, tenants, tables, len(files))
 	}
 	if err := dbs[1].Migrate(t.Context()); err != nil {

@@ -222,6 +222,9 @@ func (db *DB) claim(ctx context.Context, tx pgx.Tx, now time.Time, margin time.D
 		}
 		claims = append(claims, hook.Claim{Delivery: d, Event: ev, Endpoint: cloneEndpoint(ep), Token: tokens[i], LeaseUntil: leases[i]})
 	}
+	if err := claimReplays(ctx, tx, claims); err != nil {
+		return nil, err
+	}
 	return claims, nil
 }
 
@@ -287,20 +290,20 @@ func checkLease(ctx context.Context, tx pgx.Tx, id, token string) (string, error
 
 // CompleteAttempt records an attempt, ends its delivery's lease and updates
 // the endpoint's health in one transaction; see hook.Store.
-func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome) error {
+func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome) (string, error) {
 	a := o.Attempt
 	switch o.Status {
 	case hook.DeliveryPending, hook.DeliverySucceeded, hook.DeliveryFailed:
 	default:
-		return fmt.Errorf("complete attempt: delivery status %q is not an attempt's outcome", o.Status)
+		return "", fmt.Errorf("complete attempt: delivery status %q is not an attempt's outcome", o.Status)
 	}
 	reqHeader, err := jsonText(a.RequestHeader)
 	if err != nil {
-		return fmt.Errorf("complete attempt: %w", err)
+		return "", fmt.Errorf("complete attempt: %w", err)
 	}
 	respHeader, err := jsonText(a.ResponseHeader)
 	if err != nil {
-		return fmt.Errorf("complete attempt: %w", err)
+		return "", fmt.Errorf("complete attempt: %w", err)
 	}
 	var body []byte // nil, NULL, for no body
 	if len(a.ResponseBody) > 0 {
@@ -312,6 +315,7 @@ func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome)
 	}
 	t := hook.Timestamp(a.StartedAt)
 	end := hook.Timestamp(a.StartedAt.Add(a.Duration))
+	var disabled string
 	err = db.tx(ctx, func(tx pgx.Tx) error {
 		endpoint, err := checkLease(ctx, tx, a.DeliveryID, token)
 		if err != nil {
@@ -333,12 +337,16 @@ func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome)
 		if err != nil {
 			return err
 		}
-		return recordHealth(ctx, tx, endpoint, t, o)
+		if err := completeReplay(ctx, tx, a.DeliveryID, o.Replay, end); err != nil {
+			return err
+		}
+		disabled, err = recordHealth(ctx, tx, endpoint, t, o)
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("complete attempt: %w", err)
+		return "", fmt.Errorf("complete attempt: %w", err)
 	}
-	return nil
+	return disabled, nil
 }
 
 // text makes s storable in a text column, which holds neither NUL nor
@@ -351,7 +359,7 @@ func text(s string) string {
 // recordHealth updates the health of the endpoint id, if it still exists,
 // after an attempt at t, and disables it as o asks. Like the status, health
 // is the engine's, not configuration: updated_at stays.
-func recordHealth(ctx context.Context, tx pgx.Tx, id string, t time.Time, o hook.Outcome) error {
+func recordHealth(ctx context.Context, tx pgx.Tx, id string, t time.Time, o hook.Outcome) (string, error) {
 	var (
 		since  pgtype.Timestamptz
 		status string
@@ -375,13 +383,13 @@ func recordHealth(ctx context.Context, tx pgx.Tx, id string, t time.Time, o hook
 			WHERE id = $2 RETURNING failing_since, status`, t, id).Scan(&since, &status)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil // deleted since the claim; its deliveries would be canceled
+		return "", nil // deleted since the claim; its deliveries would be canceled
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	if status != string(hook.EndpointActive) {
-		return nil // keep the reason it was disabled for first
+		return "", nil // keep the reason it was disabled for first
 	}
 	reason := o.Disable
 	if reason == "" && o.DisableAfter > 0 && !o.Attempt.Succeeded() && since.Valid {
@@ -392,10 +400,13 @@ func recordHealth(ctx context.Context, tx pgx.Tx, id string, t time.Time, o hook
 		}
 	}
 	if reason == "" {
-		return nil
+		return "", nil
 	}
 	_, err = tx.Exec(ctx, "UPDATE endpoints SET status = 'disabled', disabled_reason = $1 WHERE id = $2", reason, id)
-	return err
+	if err != nil {
+		return "", err
+	}
+	return reason, nil
 }
 
 // ReleaseClaim ends a lease without an attempt; see hook.Store.

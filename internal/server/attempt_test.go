@@ -37,7 +37,7 @@ func TestDeliveryAttempts(t *testing.T) {
 		Error:          "http_status", ErrorMessage: "the endpoint answered 503 Service Unavailable",
 		NextRetryAt: now.Add(5 * time.Second),
 	}
-	if err := e.store.CompleteAttempt(ctx, c.Token, hook.Outcome{Attempt: first, Status: hook.DeliveryPending}); err != nil {
+	if _, err := e.store.CompleteAttempt(ctx, c.Token, hook.Outcome{Attempt: first, Status: hook.DeliveryPending}); err != nil {
 		t.Fatal(err)
 	}
 	claims, err = e.store.ClaimDeliveries(ctx, hook.ClaimParams{Now: now.Add(5 * time.Second), Limit: 10, LeaseMargin: 10 * time.Second})
@@ -49,7 +49,7 @@ func TestDeliveryAttempts(t *testing.T) {
 		Number: 2, StartedAt: now.Add(5 * time.Second), Duration: 2 * time.Millisecond,
 		RequestHeader: http.Header{"Webhook-Id": {c.Event.ID}}, StatusCode: 200, ResponseHeader: http.Header{},
 	}
-	if err := e.store.CompleteAttempt(ctx, claims[0].Token, hook.Outcome{Attempt: second, Status: hook.DeliverySucceeded}); err != nil {
+	if _, err := e.store.CompleteAttempt(ctx, claims[0].Token, hook.Outcome{Attempt: second, Status: hook.DeliverySucceeded}); err != nil {
 		t.Fatal(err)
 	}
 

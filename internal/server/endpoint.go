@@ -176,6 +176,7 @@ func (s *Server) createEndpoint(ctx context.Context, c *call[endpointIn]) (reply
 		}
 		return reply{}, fmt.Errorf("create endpoint: %w", err)
 	}
+	s.announce(ctx, hook.OpEndpointCreated, e, "")
 	return s.created("/v1/webhook-endpoints/"+e.ID, endpointWithSecret{endpointJSON(e), secret}), nil
 }
 
@@ -236,5 +237,6 @@ func (s *Server) deleteEndpoint(ctx context.Context, c *call[none]) (reply, erro
 	if err != nil {
 		return reply{}, fmt.Errorf("delete endpoint: %w", err)
 	}
+	s.announce(ctx, hook.OpEndpointDeleted, e, "")
 	return noContent(), nil
 }

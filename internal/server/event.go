@@ -65,6 +65,9 @@ func (s *Server) createEvent(ctx context.Context, c *call[eventIn]) (reply, erro
 	if err := fe.validate(ev.Validate()); err != nil {
 		return reply{}, err
 	}
+	if err := s.limitIngest(tenantID); err != nil {
+		return reply{}, err
+	}
 	if ev.ID == "" {
 		ev.ID = hook.NewID(hook.PrefixEvent)
 	}

@@ -80,9 +80,13 @@ func (s *Server) disableEndpoint(ctx context.Context, c *call[disableIn]) (reply
 	if reason == "" {
 		reason = hook.DisabledByAPI
 	}
+	was := e.Status
 	e, err = s.store.DisableEndpoint(ctx, e.ID, reason, s.now())
 	if err != nil {
 		return reply{}, endpointGone(err, c.r.PathValue("id"), "disable endpoint")
+	}
+	if was != hook.EndpointDisabled {
+		s.announce(ctx, hook.OpEndpointDisabled, e, reason)
 	}
 	return ok(endpointJSON(e)), nil
 }
@@ -96,9 +100,13 @@ func (s *Server) enableEndpoint(ctx context.Context, c *call[none]) (reply, erro
 	if err != nil {
 		return reply{}, err
 	}
+	was := e.Status
 	e, err = s.store.EnableEndpoint(ctx, e.ID, s.now())
 	if err != nil {
 		return reply{}, endpointGone(err, c.r.PathValue("id"), "enable endpoint")
+	}
+	if was != hook.EndpointActive {
+		s.announce(ctx, hook.OpEndpointEnabled, e, "")
 	}
 	return ok(endpointJSON(e)), nil
 }

@@ -65,7 +65,7 @@ func TestEndpointDisableEnable(t *testing.T) {
 		ID: hook.NewID(hook.PrefixAttempt), DeliveryID: claims[0].Delivery.ID, EndpointID: id, TenantID: "acme",
 		Number: 1, StartedAt: t0, StatusCode: 503, Error: "http_status", NextRetryAt: t0.Add(10 * time.Hour),
 	}
-	if err := e.store.CompleteAttempt(ctx, claims[0].Token, hook.Outcome{Attempt: a, Status: hook.DeliveryPending}); err != nil {
+	if _, err := e.store.CompleteAttempt(ctx, claims[0].Token, hook.Outcome{Attempt: a, Status: hook.DeliveryPending}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -35,7 +35,7 @@ func attemptDue(t testing.TB, e *env, outcome func(hook.Delivery) (code int, d t
 		if code >= 300 {
 			a.Error, a.ErrorMessage = "http_status", "the endpoint answered an error"
 		}
-		if err := e.store.CompleteAttempt(ctx, c.Token, hook.Outcome{Attempt: a, Status: status}); err != nil {
+		if _, err := e.store.CompleteAttempt(ctx, c.Token, hook.Outcome{Attempt: a, Status: status}); err != nil {
 			t.Fatal(err)
 		}
 		as = append(as, a)

@@ -159,6 +159,7 @@ func (s *Server) patchEndpoint(ctx context.Context, c *call[endpointPatch]) (rep
 		}
 		return reply{}, fmt.Errorf("update endpoint: %w", err)
 	}
+	s.announce(ctx, hook.OpEndpointUpdated, upd, "")
 	if e, err = s.store.Endpoint(ctx, upd.ID); err != nil {
 		if errors.Is(err, hook.ErrNotFound) { // deleted meanwhile
 			return reply{}, notFound("no webhook endpoint %q", upd.ID)

@@ -126,6 +126,11 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
+	case http.StatusTooManyRequests:
+		var rl *rateLimited
+		if errors.As(err, &rl) {
+			w.Header().Set("Retry-After", rl.retryAfter())
+		}
 	}
 	sendProblem(w, p)
 }

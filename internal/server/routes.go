@@ -47,6 +47,11 @@ func (s *Server) routes() {
 	m.Handle("GET /v1/deliveries/{id}/attempts", handle(s, keyed, s.listDeliveryAttempts))
 	m.Handle("GET /v1/attempts", handle(s, keyed, s.listAttemptLog))
 
+	m.Handle("POST /v1/deliveries/{id}/retry", handle(s, keyed, s.retryDelivery))
+	m.Handle("POST /v1/events/{id}/replay", handle(s, keyed, s.replayEvent))
+	m.Handle("POST /v1/webhook-endpoints/{id}/recover", handle(s, keyed, s.recoverEndpoint))
+	m.Handle("GET /v1/jobs/{id}", handle(s, keyed, s.getJob))
+
 	m.Handle("POST /v1/event-types", handle(s, opts{access: adminOnly, maxBody: s.maxPayload}, s.createEventType))
 	m.Handle("GET /v1/event-types", handle(s, keyed, s.listEventTypes))
 }

@@ -5,9 +5,11 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -49,6 +51,15 @@ type Config struct {
 	// TestSender sends the ping of POST /v1/webhook-endpoints/{id}/test;
 	// nil answers that route with 503.
 	TestSender TestSender
+	// TenantRateLimit is the events per second POST /v1/events accepts from
+	// one tenant, with a burst of one second's worth; above it the answer is
+	// 429 with Retry-After. It is kept in this process: each node of a
+	// cluster allows the rate. Zero means no limit.
+	TenantRateLimit float64
+	// Announce, when not nil, announces the endpoint changes made through
+	// the API as operational events (see opevent.go). It must not fail:
+	// the change is made when it is called.
+	Announce func(ctx context.Context, op hook.Operation)
 }
 
 // Server serves the HTTP API. It is an http.Handler; the caller runs it in
@@ -64,6 +75,8 @@ type Server struct {
 	metrics    http.Handler
 	healthOnly bool
 	testSender TestSender
+	limiter    *tenantLimiter // nil: no per-tenant ingest limit
+	announcer  func(context.Context, hook.Operation)
 	mux        *http.ServeMux
 }
 
@@ -71,6 +84,9 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("server: Config.Store is required")
+	}
+	if cfg.TenantRateLimit < 0 || math.IsNaN(cfg.TenantRateLimit) || math.IsInf(cfg.TenantRateLimit, 0) {
+		return nil, fmt.Errorf("server: Config.TenantRateLimit is %v, want a finite rate, or 0 for none", cfg.TenantRateLimit)
 	}
 	if cfg.MaxPayload < 0 {
 		return nil, fmt.Errorf("server: Config.MaxPayload is %d, want a positive size", cfg.MaxPayload)
@@ -92,6 +108,8 @@ func New(cfg Config) (*Server, error) {
 		metrics:    cfg.Metrics,
 		healthOnly: cfg.HealthOnly,
 		testSender: cfg.TestSender,
+		limiter:    newTenantLimiter(cfg.TenantRateLimit),
+		announcer:  cfg.Announce,
 		mux:        http.NewServeMux(),
 	}
 	if s.log == nil {

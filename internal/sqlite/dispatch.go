@@ -154,6 +154,9 @@ func (db *DB) claim(ctx context.Context, tx *wtx, now time.Time, margin time.Dur
 			return nil, err
 		}
 		c.Delivery = d.Delivery
+		if c.Replay, err = claimReplay(ctx, tx, d.ID); err != nil {
+			return nil, err
+		}
 		ev, ok := events[d.EventID]
 		if !ok {
 			e, err := scanEvent(tx.QueryRowContext(ctx, "SELECT "+eventColumns+" FROM events WHERE id = ?", d.EventID))
@@ -210,20 +213,20 @@ func checkLease(ctx context.Context, tx *wtx, id, token string) (string, error) 
 
 // CompleteAttempt records an attempt, ends its delivery's lease and updates
 // the endpoint's health in one write; see hook.Store.
-func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome) error {
+func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome) (string, error) {
 	a := o.Attempt
 	switch o.Status {
 	case hook.DeliveryPending, hook.DeliverySucceeded, hook.DeliveryFailed:
 	default:
-		return fmt.Errorf("complete attempt: delivery status %q is not an attempt's outcome", o.Status)
+		return "", fmt.Errorf("complete attempt: delivery status %q is not an attempt's outcome", o.Status)
 	}
 	reqHeader, err := jsonText(a.RequestHeader)
 	if err != nil {
-		return fmt.Errorf("complete attempt: %w", err)
+		return "", fmt.Errorf("complete attempt: %w", err)
 	}
 	respHeader, err := jsonText(a.ResponseHeader)
 	if err != nil {
-		return fmt.Errorf("complete attempt: %w", err)
+		return "", fmt.Errorf("complete attempt: %w", err)
 	}
 	var body any // NULL for no body: the driver reads an empty BLOB back as nil anyway
 	if len(a.ResponseBody) > 0 {
@@ -235,6 +238,7 @@ func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome)
 	}
 	t := hook.Timestamp(a.StartedAt)
 	end := hook.Timestamp(a.StartedAt.Add(a.Duration))
+	var disabled string
 	err = db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
 		endpoint, err := checkLease(ctx, tx, a.DeliveryID, token)
 		if err != nil {
@@ -260,18 +264,22 @@ func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome)
 		if err != nil {
 			return err
 		}
-		return recordHealth(ctx, tx, endpoint, t, o)
+		if err := completeReplay(ctx, tx, a.DeliveryID, o.Replay, end); err != nil {
+			return err
+		}
+		disabled, err = recordHealth(ctx, tx, endpoint, t, o)
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("complete attempt: %w", err)
+		return "", fmt.Errorf("complete attempt: %w", err)
 	}
-	return nil
+	return disabled, nil
 }
 
 // recordHealth updates the health of the endpoint id, if it still exists,
 // after an attempt at t, and disables it as o asks. Like the status, health
 // is the engine's, not configuration: updated_at stays.
-func recordHealth(ctx context.Context, tx *wtx, id string, t time.Time, o hook.Outcome) error {
+func recordHealth(ctx context.Context, tx *wtx, id string, t time.Time, o hook.Outcome) (string, error) {
 	var (
 		since  sql.NullInt64
 		status string
@@ -296,13 +304,13 @@ func recordHealth(ctx context.Context, tx *wtx, id string, t time.Time, o hook.O
 			WHERE id = ?2 RETURNING failing_since, status`, micros(t), id).Scan(&since, &status)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil // deleted since the claim; its deliveries would be canceled
+		return "", nil // deleted since the claim; its deliveries would be canceled
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	if status != string(hook.EndpointActive) {
-		return nil // keep the reason it was disabled for first
+		return "", nil // keep the reason it was disabled for first
 	}
 	reason := o.Disable
 	if reason == "" && o.DisableAfter > 0 && !o.Attempt.Succeeded() && since.Valid {
@@ -313,11 +321,14 @@ func recordHealth(ctx context.Context, tx *wtx, id string, t time.Time, o hook.O
 		}
 	}
 	if reason == "" {
-		return nil
+		return "", nil
 	}
 	_, err = tx.ExecContext(ctx, "UPDATE endpoints SET status = ?, disabled_reason = ? WHERE id = ?",
 		hook.EndpointDisabled, reason, id)
-	return err
+	if err != nil {
+		return "", err
+	}
+	return reason, nil
 }
 
 // ReleaseClaim ends a lease without an attempt; see hook.Store.

@@ -42,6 +42,12 @@ func lockFile(path string) (*fileLock, error) {
 
 // release unlocks by closing the file; the lock file stays, since removing
 // it would let two processes lock two different files of the same name.
+//
+// It unlocks before closing: a child forked by another goroutine of this
+// process holds a duplicate of the descriptor until it execs, and the lock,
+// which belongs to the shared open file description, would outlive the
+// close until then; LOCK_UN ends it for every duplicate at once.
 func (l *fileLock) release() error {
-	return l.f.Close()
+	err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	return errors.Join(err, l.f.Close())
 }

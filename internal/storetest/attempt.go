@@ -217,7 +217,7 @@ func testAttempts(t *testing.T, open OpenFunc) {
 		t.Parallel()
 		s := open(t)
 		a := hook.Attempt{ID: hook.NewID(hook.PrefixAttempt), DeliveryID: "dlv_nobody", Number: 1, StartedAt: t0}
-		err := s.CompleteAttempt(t.Context(), "token", hook.Outcome{Attempt: a, Status: hook.DeliverySucceeded})
+		_, err := s.CompleteAttempt(t.Context(), "token", hook.Outcome{Attempt: a, Status: hook.DeliverySucceeded})
 		wantErr(t, "CompleteAttempt of an unknown delivery", err, hook.ErrNotFound)
 		p, err := s.ListAttempts(t.Context(), hook.AttemptFilter{DeliveryID: "dlv_nobody"})
 		if err != nil || len(p.Items) != 0 || p.Next != "" {

@@ -65,7 +65,7 @@ func attemptOf(c hook.Claim, at time.Time, code int) hook.Attempt {
 
 func complete(t testing.TB, s hook.Store, c hook.Claim, o hook.Outcome) {
 	t.Helper()
-	if err := s.CompleteAttempt(context.Background(), c.Token, o); err != nil {
+	if _, err := s.CompleteAttempt(context.Background(), c.Token, o); err != nil {
 		t.Fatalf("CompleteAttempt(%s #%d): %v", o.Attempt.DeliveryID, o.Attempt.Number, err)
 	}
 }
@@ -173,7 +173,7 @@ func testDispatch(t *testing.T, open OpenFunc) {
 
 		// The stale token is fenced out and writes nothing.
 		stale := attemptOf(first, t0, 200)
-		err := s.CompleteAttempt(t.Context(), first.Token, hook.Outcome{Attempt: stale, Status: hook.DeliverySucceeded})
+		_, err := s.CompleteAttempt(t.Context(), first.Token, hook.Outcome{Attempt: stale, Status: hook.DeliverySucceeded})
 		wantErr(t, "CompleteAttempt with the stale token", err, hook.ErrConflict)
 		diff(t, "delivery after a stale completion", getDelivery(t, s, first.Delivery.ID), res.Deliveries[0])
 		if as := listAttempts(t, s, first.Delivery.ID); len(as) != 0 {
@@ -188,7 +188,7 @@ func testDispatch(t *testing.T, open OpenFunc) {
 		if got := getDelivery(t, s, first.Delivery.ID).Status; got != hook.DeliverySucceeded {
 			t.Errorf("Status = %s, want succeeded", got)
 		}
-		err = s.CompleteAttempt(t.Context(), second.Token, hook.Outcome{Attempt: attemptOf(second, t0, 200), Status: hook.DeliverySucceeded})
+		_, err = s.CompleteAttempt(t.Context(), second.Token, hook.Outcome{Attempt: attemptOf(second, t0, 200), Status: hook.DeliverySucceeded})
 		wantErr(t, "CompleteAttempt twice", err, hook.ErrConflict)
 		if cs := claim(t, s, t0.Add(time.Hour), 10); len(cs) != 0 {
 			t.Errorf("claim after success: %d claims, want 0", len(cs))
@@ -328,7 +328,7 @@ func testDispatch(t *testing.T, open OpenFunc) {
 		want.NextAttemptAt = next
 		diff(t, "released delivery", getDelivery(t, s, c.Delivery.ID), want)
 		wantErr(t, "ReleaseClaim twice", s.ReleaseClaim(t.Context(), c.Delivery.ID, c.Token, t0), hook.ErrConflict)
-		err := s.CompleteAttempt(t.Context(), c.Token, hook.Outcome{Attempt: attemptOf(c, t0, 200), Status: hook.DeliverySucceeded})
+		_, err := s.CompleteAttempt(t.Context(), c.Token, hook.Outcome{Attempt: attemptOf(c, t0, 200), Status: hook.DeliverySucceeded})
 		wantErr(t, "CompleteAttempt after ReleaseClaim", err, hook.ErrConflict)
 		if cs := claim(t, s, next.Add(-time.Microsecond), 10); len(cs) != 0 {
 			t.Errorf("claim before the released delivery is due: %d claims, want 0", len(cs))
@@ -384,7 +384,7 @@ func testDispatch(t *testing.T, open OpenFunc) {
 			t.Fatalf("DeleteTenant: %v", err)
 		}
 		for _, c := range cs {
-			err := s.CompleteAttempt(t.Context(), c.Token, hook.Outcome{Attempt: attemptOf(c, t0, 200), Status: hook.DeliverySucceeded})
+			_, err := s.CompleteAttempt(t.Context(), c.Token, hook.Outcome{Attempt: attemptOf(c, t0, 200), Status: hook.DeliverySucceeded})
 			wantErr(t, "CompleteAttempt after the endpoint was deleted", err, hook.ErrConflict)
 			wantErr(t, "ReleaseClaim after the endpoint was deleted",
 				s.ReleaseClaim(t.Context(), c.Delivery.ID, c.Token, t0), hook.ErrConflict)

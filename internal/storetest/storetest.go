@@ -43,6 +43,9 @@ func Run(t *testing.T, open func(t *testing.T) hook.Store) {
 	t.Run("ClaimLimits", func(t *testing.T) { testClaimLimits(t, open) })
 	t.Run("Log", func(t *testing.T) { testLog(t, open) })
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, open) })
+	t.Run("DisableReport", func(t *testing.T) { testDisableReport(t, open) })
+	t.Run("Retention", func(t *testing.T) { testRetention(t, open) })
+	t.Run("Replay", func(t *testing.T) { testReplay(t, open) })
 }
 
 func testStore(t *testing.T, open OpenFunc) {
