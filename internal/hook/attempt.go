@@ -1,6 +1,7 @@
 package hook
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -92,4 +93,19 @@ type QueueStats struct {
 	Pending int64 // every pending delivery
 	Due     int64 // pending, due now and not leased
 	Leased  int64 // pending and leased to a dispatcher
+}
+
+// DisableReason returns why the endpoint is to be disabled after o, an
+// attempt recorded at t when its failure streak began at failingSince (zero
+// when not failing), or "" when it stays active: o.Disable, or a failure
+// more than o.DisableAfter after the streak began.
+func (o Outcome) DisableReason(failingSince, t time.Time) string {
+	if o.Disable != "" {
+		return o.Disable
+	}
+	if o.DisableAfter <= 0 || o.Attempt.Succeeded() || failingSince.IsZero() || failingSince.After(t.Add(-o.DisableAfter)) {
+		return ""
+	}
+	return fmt.Sprintf("failing since %s: no successful delivery for %s",
+		failingSince.Format(time.RFC3339), t.Sub(failingSince).Round(time.Second))
 }

@@ -245,3 +245,30 @@ func TestTextRefusesNUL(t *testing.T) {
 		}
 	}
 }
+
+func TestDisableReason(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	fail := Outcome{Attempt: Attempt{StatusCode: 500, Error: "http_status"}, DisableAfter: time.Hour}
+	ok := Outcome{Attempt: Attempt{StatusCode: 200}, DisableAfter: time.Hour}
+	gone := fail
+	gone.Disable = "gone"
+	for _, tt := range []struct {
+		name  string
+		o     Outcome
+		since time.Time
+		want  string
+	}{
+		{"a new streak", fail, t0, ""},
+		{"within the window", fail, t0.Add(-59 * time.Minute), ""},
+		{"past the window", fail, t0.Add(-time.Hour), "failing since 2026-11-29T11:00:00Z: no successful delivery for 1h0m0s"},
+		{"a success", ok, t0.Add(-2 * time.Hour), ""},
+		{"not failing", fail, time.Time{}, ""},
+		{"410", gone, time.Time{}, "gone"},
+		{"never", Outcome{Attempt: fail.Attempt}, t0.Add(-100 * time.Hour), ""},
+	} {
+		if got := tt.o.DisableReason(tt.since, t0); got != tt.want {
+			t.Errorf("%s: DisableReason = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -391,14 +391,7 @@ func recordHealth(ctx context.Context, tx pgx.Tx, id string, t time.Time, o hook
 	if status != string(hook.EndpointActive) {
 		return "", nil // keep the reason it was disabled for first
 	}
-	reason := o.Disable
-	if reason == "" && o.DisableAfter > 0 && !o.Attempt.Succeeded() && since.Valid {
-		start := since.Time.UTC()
-		if !start.After(t.Add(-o.DisableAfter)) {
-			reason = fmt.Sprintf("failing since %s: no successful delivery for %s",
-				start.Format(time.RFC3339), t.Sub(start).Round(time.Second))
-		}
-	}
+	reason := o.DisableReason(fromNullTS(since), t)
 	if reason == "" {
 		return "", nil
 	}

@@ -312,14 +312,7 @@ func recordHealth(ctx context.Context, tx *wtx, id string, t time.Time, o hook.O
 	if status != string(hook.EndpointActive) {
 		return "", nil // keep the reason it was disabled for first
 	}
-	reason := o.Disable
-	if reason == "" && o.DisableAfter > 0 && !o.Attempt.Succeeded() && since.Valid {
-		start := fromMicros(since.Int64)
-		if !start.After(t.Add(-o.DisableAfter)) {
-			reason = fmt.Sprintf("failing since %s: no successful delivery for %s",
-				start.Format(time.RFC3339), t.Sub(start).Round(time.Second))
-		}
-	}
+	reason := o.DisableReason(fromNullMicros(since), t)
 	if reason == "" {
 		return "", nil
 	}
