@@ -39,6 +39,18 @@ func (e *env) subscriber(tenant string, patterns ...string) (hook.Endpoint, *rec
 
 // next waits for the receiver's next request, which must be a verified
 // operational event.
+// nextN returns the next n operational webhooks by type: they are separate
+// deliveries, whose order Herald does not promise.
+func (r *receiver) nextN(n int) map[string]opWebhook {
+	r.t.Helper()
+	got := make(map[string]opWebhook, n)
+	for range n {
+		w := r.next()
+		got[w.Type] = w
+	}
+	return got
+}
+
 func (r *receiver) next() opWebhook {
 	r.t.Helper()
 	select {
@@ -145,8 +157,9 @@ func TestOperationalFailing(t *testing.T) {
 	}
 
 	for _, r := range []*receiver{own, ops} {
+		got := r.nextN(2)
 		for _, typ := range []string{hook.OpDeliveryFailing, hook.OpDeliveryExhausted} {
-			w := r.next()
+			w := got[typ]
 			if w.Type != typ || w.Data.TenantID != e.tenant || w.Data.EndpointID != ep.ID ||
 				w.Data.DeliveryID != dl.ID || w.Data.EventID != dl.EventID || w.Data.Attempts != 4 || w.Data.Reason == "" {
 				t.Errorf("got %+v; want %s of delivery %s after 4 attempts, with a reason", w, typ, dl.ID)
@@ -180,11 +193,12 @@ func TestOperationalRecovered(t *testing.T) {
 		ep.RetrySchedule = []time.Duration{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond}
 	})
 	dl := e.sendOne("payout.paid")
+	got := own.nextN(2)
 	for _, want := range []struct {
 		typ      string
 		attempts int
 	}{{hook.OpDeliveryFailing, 4}, {hook.OpDeliveryRecovered, 5}} {
-		w := own.next()
+		w := got[want.typ]
 		if w.Type != want.typ || w.Data.EndpointID != ep.ID || w.Data.DeliveryID != dl.ID || w.Data.Attempts != want.attempts {
 			t.Errorf("got %+v; want %s of delivery %s after %d attempts", w, want.typ, dl.ID, want.attempts)
 		}
