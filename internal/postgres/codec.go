@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -161,43 +160,6 @@ func IsUnavailable(err error) bool {
 		errors.As(err, &ne)
 }
 
-// A cursor is the base64 of a list's name and the sort key of the last item
-// of a page. The name makes a cursor of another list invalid rather than a
-// position in this one. The encoding is the SQLite store's, though a cursor
-// only ever goes back to the store that made it.
-func encodeCursor(list, key string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(list + ":" + key))
-}
-
-// decodeCursor returns the key of a cursor of list, "" for no cursor.
-func decodeCursor(list, c string) (string, error) {
-	if c == "" {
-		return "", nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return "", hook.ErrInvalidCursor
-	}
-	name, key, ok := strings.Cut(string(b), ":")
-	if !ok || name != list || key == "" || strings.ContainsRune(key, 0) {
-		return "", hook.ErrInvalidCursor // PostgreSQL text cannot hold NUL
-	}
-	return key, nil
-}
-
-// decodeSeqCursor returns the seq of a cursor of list, 0 for no cursor.
-func decodeSeqCursor(list, c string) (int64, error) {
-	key, err := decodeCursor(list, c)
-	if err != nil || key == "" {
-		return 0, err
-	}
-	n, err := strconv.ParseInt(key, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, hook.ErrInvalidCursor
-	}
-	return n, nil
-}
-
 // Cursor list names.
 const (
 	listTenants    = "tenants"
@@ -208,20 +170,6 @@ const (
 	listEventTypes = "types"
 	listAttempts   = "attempts"
 )
-
-// page trims rows fetched with limit+1 to limit and sets Next from the key
-// of the last row kept.
-func page[T any](rows []T, limit int, list string, key func(T) string) hook.Page[T] {
-	if rows == nil {
-		rows = []T{}
-	}
-	p := hook.Page[T]{Items: rows}
-	if len(rows) > limit {
-		p.Items = rows[:limit]
-		p.Next = encodeCursor(list, key(rows[limit-1]))
-	}
-	return p
-}
 
 // where accumulates the conditions and arguments of a list query; each
 // condition names its argument as $? and gets the next number.

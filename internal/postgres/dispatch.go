@@ -448,7 +448,7 @@ func scanAttempt(s scanner) (hook.Attempt, error) {
 // ListAttempts lists a delivery's attempts by number, oldest first; an
 // unknown delivery has none.
 func (db *DB) ListAttempts(ctx context.Context, f hook.AttemptFilter) (hook.Page[hook.Attempt], error) {
-	after, err := decodeSeqCursor(listAttempts, f.Cursor)
+	after, err := hook.DecodeSeqCursor(listAttempts, f.Cursor)
 	if err != nil {
 		return hook.Page[hook.Attempt]{}, fmt.Errorf("list attempts: %w", err)
 	}
@@ -459,7 +459,7 @@ func (db *DB) ListAttempts(ctx context.Context, f hook.AttemptFilter) (hook.Page
 	if err != nil {
 		return hook.Page[hook.Attempt]{}, fmt.Errorf("list attempts: %w", err)
 	}
-	return page(as, limit, listAttempts, func(a hook.Attempt) string { return strconv.Itoa(a.Number) }), nil
+	return hook.NewPage(as, limit, listAttempts, func(a hook.Attempt) string { return strconv.Itoa(a.Number) }), nil
 }
 
 // QueueStats counts pending deliveries at now in one query.

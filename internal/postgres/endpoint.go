@@ -237,7 +237,7 @@ func (db *DB) Endpoint(ctx context.Context, id string) (hook.Endpoint, error) {
 
 // ListEndpoints lists endpoints ordered by id (ids sort by creation time).
 func (db *DB) ListEndpoints(ctx context.Context, f hook.EndpointFilter) (hook.Page[hook.Endpoint], error) {
-	after, err := decodeCursor(listEndpoints, f.Cursor)
+	after, err := hook.DecodeCursor(listEndpoints, f.Cursor)
 	if err != nil {
 		return hook.Page[hook.Endpoint]{}, fmt.Errorf("list endpoints: %w", err)
 	}
@@ -252,5 +252,5 @@ func (db *DB) ListEndpoints(ctx context.Context, f hook.EndpointFilter) (hook.Pa
 	if err != nil {
 		return hook.Page[hook.Endpoint]{}, fmt.Errorf("list endpoints: %w", err)
 	}
-	return page(es, limit, listEndpoints, func(e hook.Endpoint) string { return e.ID }), nil
+	return hook.NewPage(es, limit, listEndpoints, func(e hook.Endpoint) string { return e.ID }), nil
 }

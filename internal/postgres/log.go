@@ -75,13 +75,13 @@ func (db *DB) ListAttemptLog(ctx context.Context, f hook.AttemptLogFilter) (hook
 	if len(as) == limit {
 		next = seqs[len(seqs)-1]
 	}
-	return hook.Page[hook.Attempt]{Items: as, Next: encodeCursor(listAttemptLog, strconv.FormatInt(next, 10))}, nil
+	return hook.Page[hook.Attempt]{Items: as, Next: hook.EncodeCursor(listAttemptLog, strconv.FormatInt(next, 10))}, nil
 }
 
 // decodeLogCursor returns the seq of an attempt log cursor, 0 for none.
 // Unlike other cursors, 0 is valid: the start of an empty log.
 func decodeLogCursor(c string) (int64, error) {
-	key, err := decodeCursor(listAttemptLog, c)
+	key, err := hook.DecodeCursor(listAttemptLog, c)
 	if err != nil || key == "" {
 		return 0, err
 	}

@@ -46,7 +46,7 @@ func (db *DB) DeleteExpired(ctx context.Context, p hook.ExpireParams) (hook.Expi
 		case err != nil:
 			return err
 		default:
-			res.Next = encodeCursor(listExpire, strconv.FormatInt(lastAt.UnixMicro(), 10)+","+strconv.FormatInt(lastSeq, 10))
+			res.Next = hook.EncodeCursor(listExpire, strconv.FormatInt(lastAt.UnixMicro(), 10)+","+strconv.FormatInt(lastSeq, 10))
 		}
 		tag, err := tx.Exec(ctx, `DELETE FROM events e
 			WHERE created_at < $1 AND (created_at, seq) > ($2, $3) AND (created_at, seq) <= ($4, $5)
@@ -64,7 +64,7 @@ func (db *DB) DeleteExpired(ctx context.Context, p hook.ExpireParams) (hook.Expi
 // decodeExpireCursor returns the (created_at, seq) a batch starts after;
 // for no cursor, a position before every event.
 func decodeExpireCursor(c string) (time.Time, int64, error) {
-	key, err := decodeCursor(listExpire, c)
+	key, err := hook.DecodeCursor(listExpire, c)
 	if err != nil {
 		return time.Time{}, 0, err
 	}

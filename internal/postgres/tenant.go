@@ -59,7 +59,7 @@ func (db *DB) Tenant(ctx context.Context, id string) (hook.Tenant, error) {
 
 // ListTenants lists tenants ordered by id.
 func (db *DB) ListTenants(ctx context.Context, p hook.ListParams) (hook.Page[hook.Tenant], error) {
-	after, err := decodeCursor(listTenants, p.Cursor)
+	after, err := hook.DecodeCursor(listTenants, p.Cursor)
 	if err != nil {
 		return hook.Page[hook.Tenant]{}, fmt.Errorf("list tenants: %w", err)
 	}
@@ -69,7 +69,7 @@ func (db *DB) ListTenants(ctx context.Context, p hook.ListParams) (hook.Page[hoo
 	if err != nil {
 		return hook.Page[hook.Tenant]{}, fmt.Errorf("list tenants: %w", err)
 	}
-	return page(tenants, limit, listTenants, func(t hook.Tenant) string { return t.ID }), nil
+	return hook.NewPage(tenants, limit, listTenants, func(t hook.Tenant) string { return t.ID }), nil
 }
 
 // DeleteTenant removes a tenant, its endpoints and its API keys (by

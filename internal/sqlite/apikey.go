@@ -103,7 +103,7 @@ func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (hook.APIKey, error
 // ListAPIKeys lists a tenant's keys ordered by id; an empty tenantID lists
 // the admin keys.
 func (db *DB) ListAPIKeys(ctx context.Context, tenantID string, p hook.ListParams) (hook.Page[hook.APIKey], error) {
-	after, err := decodeCursor(listAPIKeys, p.Cursor)
+	after, err := hook.DecodeCursor(listAPIKeys, p.Cursor)
 	if err != nil {
 		return hook.Page[hook.APIKey]{}, fmt.Errorf("list api keys: %w", err)
 	}
@@ -114,7 +114,7 @@ func (db *DB) ListAPIKeys(ctx context.Context, tenantID string, p hook.ListParam
 	if err != nil {
 		return hook.Page[hook.APIKey]{}, fmt.Errorf("list api keys: %w", err)
 	}
-	return page(ks, limit, listAPIKeys, func(k hook.APIKey) string { return k.ID }), nil
+	return hook.NewPage(ks, limit, listAPIKeys, func(k hook.APIKey) string { return k.ID }), nil
 }
 
 // DeleteAPIKey removes a tenant's key (an admin key when tenantID is

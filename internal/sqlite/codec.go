@@ -3,11 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -101,42 +99,6 @@ func translate(err error) error {
 	return err
 }
 
-// A cursor is the base64 of a list's name and the sort key of the last item
-// of a page. The name makes a cursor of another list invalid rather than a
-// position in this one.
-func encodeCursor(list, key string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(list + ":" + key))
-}
-
-// decodeCursor returns the key of a cursor of list, "" for no cursor.
-func decodeCursor(list, c string) (string, error) {
-	if c == "" {
-		return "", nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return "", hook.ErrInvalidCursor
-	}
-	name, key, ok := strings.Cut(string(b), ":")
-	if !ok || name != list || key == "" {
-		return "", hook.ErrInvalidCursor
-	}
-	return key, nil
-}
-
-// decodeSeqCursor returns the seq of a cursor of list, 0 for no cursor.
-func decodeSeqCursor(list, c string) (int64, error) {
-	key, err := decodeCursor(list, c)
-	if err != nil || key == "" {
-		return 0, err
-	}
-	n, err := strconv.ParseInt(key, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, hook.ErrInvalidCursor
-	}
-	return n, nil
-}
-
 // Cursor list names.
 const (
 	listTenants    = "tenants"
@@ -147,20 +109,6 @@ const (
 	listEventTypes = "types"
 	listAttempts   = "attempts"
 )
-
-// page trims rows fetched with limit+1 to limit and sets Next from the key
-// of the last row kept.
-func page[T any](rows []T, limit int, list string, key func(T) string) hook.Page[T] {
-	if rows == nil {
-		rows = []T{}
-	}
-	p := hook.Page[T]{Items: rows}
-	if len(rows) > limit {
-		p.Items = rows[:limit]
-		p.Next = encodeCursor(list, key(rows[limit-1]))
-	}
-	return p
-}
 
 // where accumulates the conditions and arguments of a list query.
 type where struct {

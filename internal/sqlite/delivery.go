@@ -58,7 +58,7 @@ func (db *DB) Delivery(ctx context.Context, id string) (hook.Delivery, error) {
 // ListDeliveries lists deliveries newest first: by ingest order, like
 // events.
 func (db *DB) ListDeliveries(ctx context.Context, f hook.DeliveryFilter) (hook.Page[hook.Delivery], error) {
-	before, err := decodeSeqCursor(listDeliveries, f.Cursor)
+	before, err := hook.DecodeSeqCursor(listDeliveries, f.Cursor)
 	if err != nil {
 		return hook.Page[hook.Delivery]{}, fmt.Errorf("list deliveries: %w", err)
 	}
@@ -101,7 +101,7 @@ func (db *DB) ListDeliveries(ctx context.Context, f hook.DeliveryFilter) (hook.P
 	if err != nil {
 		return hook.Page[hook.Delivery]{}, fmt.Errorf("list deliveries: %w", err)
 	}
-	p := page(ds, limit, listDeliveries, func(d seqDelivery) string { return strconv.FormatInt(d.seq, 10) })
+	p := hook.NewPage(ds, limit, listDeliveries, func(d seqDelivery) string { return strconv.FormatInt(d.seq, 10) })
 	out := hook.Page[hook.Delivery]{Items: make([]hook.Delivery, len(p.Items)), Next: p.Next}
 	for i, d := range p.Items {
 		out.Items[i] = d.Delivery

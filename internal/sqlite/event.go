@@ -134,7 +134,7 @@ func (db *DB) Event(ctx context.Context, id string) (hook.Event, error) {
 // ListEvents lists events newest first: by ingest order, since producer
 // chosen ids do not sort by time.
 func (db *DB) ListEvents(ctx context.Context, f hook.EventFilter) (hook.Page[hook.Event], error) {
-	before, err := decodeSeqCursor(listEvents, f.Cursor)
+	before, err := hook.DecodeSeqCursor(listEvents, f.Cursor)
 	if err != nil {
 		return hook.Page[hook.Event]{}, fmt.Errorf("list events: %w", err)
 	}
@@ -164,7 +164,7 @@ func (db *DB) ListEvents(ctx context.Context, f hook.EventFilter) (hook.Page[hoo
 	if err != nil {
 		return hook.Page[hook.Event]{}, fmt.Errorf("list events: %w", err)
 	}
-	p := page(es, limit, listEvents, func(e seqEvent) string { return strconv.FormatInt(e.seq, 10) })
+	p := hook.NewPage(es, limit, listEvents, func(e seqEvent) string { return strconv.FormatInt(e.seq, 10) })
 	out := hook.Page[hook.Event]{Items: make([]hook.Event, len(p.Items)), Next: p.Next}
 	for i, e := range p.Items {
 		out.Items[i] = e.Event

@@ -45,7 +45,7 @@ func scanEventType(s scanner) (hook.EventType, error) {
 
 // ListEventTypes lists the catalogue ordered by name.
 func (db *DB) ListEventTypes(ctx context.Context, p hook.ListParams) (hook.Page[hook.EventType], error) {
-	after, err := decodeCursor(listEventTypes, p.Cursor)
+	after, err := hook.DecodeCursor(listEventTypes, p.Cursor)
 	if err != nil {
 		return hook.Page[hook.EventType]{}, fmt.Errorf("list event types: %w", err)
 	}
@@ -56,5 +56,5 @@ func (db *DB) ListEventTypes(ctx context.Context, p hook.ListParams) (hook.Page[
 	if err != nil {
 		return hook.Page[hook.EventType]{}, fmt.Errorf("list event types: %w", err)
 	}
-	return page(ts, limit, listEventTypes, func(t hook.EventType) string { return t.Name }), nil
+	return hook.NewPage(ts, limit, listEventTypes, func(t hook.EventType) string { return t.Name }), nil
 }

@@ -54,7 +54,7 @@ func (db *DB) DeleteExpired(ctx context.Context, p hook.ExpireParams) (hook.Expi
 		case err != nil:
 			return err
 		default:
-			res.Next = encodeCursor(listExpire, strconv.FormatInt(lastAt, 10)+","+strconv.FormatInt(lastSeq, 10))
+			res.Next = hook.EncodeCursor(listExpire, strconv.FormatInt(lastAt, 10)+","+strconv.FormatInt(lastSeq, 10))
 		}
 		r, err := tx.ExecContext(ctx, expireDeleteQuery, before, afterAt, afterSeq, lastAt, lastSeq)
 		if err != nil {
@@ -73,7 +73,7 @@ func (db *DB) DeleteExpired(ctx context.Context, p hook.ExpireParams) (hook.Expi
 // decodeExpireCursor returns the (created_at, seq) a batch starts after;
 // for no cursor, a position before every event.
 func decodeExpireCursor(c string) (int64, int64, error) {
-	key, err := decodeCursor(listExpire, c)
+	key, err := hook.DecodeCursor(listExpire, c)
 	if err != nil {
 		return 0, 0, err
 	}
