@@ -85,8 +85,8 @@ func (p problem) reason(status int) string {
 type poster struct {
 	client      *http.Client
 	server, key string
-	concurrency int          // single posts in flight at once
-	single      atomic.Bool  // the server has no batch route
+	concurrency int         // single posts in flight at once
+	single      atomic.Bool // the server has no batch route
 	userAgent   string
 }
 
