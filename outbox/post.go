@@ -107,13 +107,39 @@ func (p *poster) post(ctx context.Context, rows []row) ([]outcome, error) {
 	if len(send) == 0 {
 		return out, nil
 	}
-	if !p.single.Load() && len(send) > 1 {
-		done, err := p.postBatch(ctx, rows, send, out)
-		if err != nil || done {
-			return out, err
+	var each []int
+	for _, chunk := range chunks(rows, send) {
+		if !p.single.Load() && len(chunk) > 1 {
+			done, err := p.postBatch(ctx, rows, chunk, out)
+			if err != nil {
+				return out, err
+			}
+			if done {
+				continue
+			}
 		}
+		each = append(each, chunk...)
 	}
-	return out, p.postEach(ctx, rows, send, out)
+	return out, p.postEach(ctx, rows, each, out)
+}
+
+// maxBatchData bounds the data of one batch request, well under Herald's
+// 16 MiB limit on its body.
+const maxBatchData = 8 << 20
+
+// chunks splits the indexes send into runs whose data fits one batch.
+func chunks(rows []row, send []int) [][]int {
+	var out [][]int
+	start, size := 0, 0
+	for j, i := range send {
+		n := len(rows[i].data) + len(rows[i].id) + len(rows[i].tenantID) + len(rows[i].typ) + 64
+		if j > start && size+n > maxBatchData {
+			out = append(out, send[start:j])
+			start, size = j, 0
+		}
+		size += n
+	}
+	return append(out, send[start:])
 }
 
 // postBatch posts the rows at indexes send in one request. It reports
@@ -156,9 +182,10 @@ func (p *poster) postBatch(ctx context.Context, rows []row, send []int, out []ou
 		fill(out, send, outcome{verdict: retry, status: status, reason: "unexpected batch answer"})
 		return true, nil
 	}
+	after := retryAfter(header) // a batch over a tenant's rate limit
 	for j, i := range send {
 		a := answer.Data[j]
-		out[i] = judge(a.Status, a.Error, 0)
+		out[i] = judge(a.Status, a.Error, after)
 	}
 	return true, nil
 }

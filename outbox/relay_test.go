@@ -333,3 +333,36 @@ func TestWriteChecksEvents(t *testing.T) {
 		t.Error("New accepted a table name that is not an identifier")
 	}
 }
+
+// Against a Herald without batch ingest the relay posts events one by one.
+func TestRelayWithoutBatchRoute(t *testing.T) {
+	t.Parallel()
+	src := sqliteSource(t)
+	h := newHerald(t)
+	var batches atomic.Int32
+	h.setGate(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/v1/events/batch" {
+			batches.Add(1)
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return true
+		}
+		return false
+	})
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, src.write(t, true, event("order.shipped", `{"a":1}`), event("order.shipped", fmt.Sprintf(`{"b":%d}`, i)))...)
+	}
+	r := src.relay(t, h, func(c *outbox.RelayConfig) { c.BatchSize = 2 })
+	s, err := r.Drain(context.Background())
+	if err != nil || s.Relayed != 6 {
+		t.Fatalf("Drain: %+v, %v; want 6 relayed", s, err)
+	}
+	if got := batches.Load(); got != 1 {
+		t.Errorf("the relay tried the batch route %d times, want once", got)
+	}
+	for _, id := range ids {
+		if got := h.timesPosted(id); got != 1 {
+			t.Errorf("%s posted %d times, want 1", id, got)
+		}
+	}
+}
