@@ -165,6 +165,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	if err := r.check(ctx); err != nil {
 		return err
 	}
+	r.log.Info("relaying", "table", r.cfg.Outbox.table, "server", r.poster.server, "after_relay", r.cfg.AfterRelay, "batch_size", r.cfg.BatchSize)
 	wake := make(chan struct{}, 1)
 	lctx, stopListen := context.WithCancel(ctx)
 	listening := make(chan struct{})
