@@ -63,18 +63,22 @@ type problem struct {
 	} `json:"errors"`
 }
 
-// reason renders a problem as the dead row's reason.
+// reason renders a problem as the dead row's reason: the status and the
+// invalid fields, or the detail when no field is named.
 func (p problem) reason(status int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d", status)
+	sep := ": "
+	for _, e := range p.Errors {
+		b.WriteString(sep + e.Field + ": " + e.Message)
+		sep = "; "
+	}
 	switch {
+	case len(p.Errors) > 0:
 	case p.Detail != "":
 		b.WriteString(": " + p.Detail)
 	case p.Title != "":
 		b.WriteString(": " + p.Title)
-	}
-	for _, e := range p.Errors {
-		fmt.Fprintf(&b, "; %s: %s", e.Field, e.Message)
 	}
 	return b.String()
 }
