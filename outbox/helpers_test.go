@@ -180,8 +180,9 @@ func (h *herald) events(t testing.TB) map[string]hook.Event {
 
 // source is a producer's database with a migrated outbox.
 type source struct {
-	db *sql.DB
-	ob *outbox.Outbox
+	db  *sql.DB
+	ob  *outbox.Outbox
+	url string // of a PostgreSQL source
 }
 
 // dialects runs f on a SQLite file and on a PostgreSQL database.
@@ -210,12 +211,15 @@ func sqliteSource(t testing.TB, opts ...outbox.Option) source {
 
 func postgresSource(t testing.TB, opts ...outbox.Option) source {
 	t.Helper()
-	db, err := sql.Open("pgx", pgtest.URL(t))
+	u := pgtest.URL(t)
+	db, err := sql.Open("pgx", u)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return migrated(t, db, outbox.Postgres, opts...)
+	src := migrated(t, db, outbox.Postgres, opts...)
+	src.url = u
+	return src
 }
 
 func migrated(t testing.TB, db *sql.DB, d outbox.Dialect, opts ...outbox.Option) source {

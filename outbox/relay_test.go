@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/heraldhq/herald/outbox"
 )
 
@@ -364,5 +366,56 @@ func TestRelayWithoutBatchRoute(t *testing.T) {
 		if got := h.timesPosted(id); got != 1 {
 			t.Errorf("%s posted %d times, want 1", id, got)
 		}
+	}
+}
+
+// WritePgx writes in a pgx transaction what Write writes in a database/sql
+// one, and the relay sends it.
+func TestWritePgx(t *testing.T) {
+	t.Parallel()
+	src := postgresSource(t)
+	h := newHerald(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, src.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	write := func(commit bool) string {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		id, err := src.ob.WritePgx(ctx, tx, event("order.shipped", `{"via":"pgx"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if commit {
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return id
+	}
+	kept, dropped := write(true), write(false)
+	if _, err := src.relay(t, h).Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	events := h.events(t)
+	if _, ok := events[kept]; !ok || len(events) != 1 {
+		t.Errorf("herald has %v, want only %s (not the rolled-back %s)", events, kept, dropped)
+	}
+	sqliteOutbox, err := outbox.New(outbox.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := sqliteOutbox.WritePgx(ctx, tx, event("order.shipped", `{}`)); err == nil {
+		t.Error("WritePgx on a SQLite outbox succeeded")
 	}
 }
