@@ -3,6 +3,7 @@ package outbox_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/heraldhq/herald/outbox"
@@ -15,12 +16,22 @@ import (
 //	go test -run '^$' -bench BenchmarkRelay -benchtime 20000x ./outbox/
 func BenchmarkRelay(b *testing.B) {
 	for _, d := range []struct {
-		name string
-		open func(testing.TB, ...outbox.Option) source
-	}{{"sqlite", sqliteSource}, {"postgres", postgresSource}} {
+		name   string
+		open   func(testing.TB, ...outbox.Option) source
+		single bool // Herald without batch ingest: one POST per event, 8 at once
+	}{{"sqlite", sqliteSource, false}, {"postgres", postgresSource, false}, {"sqlite-one-by-one", sqliteSource, true}} {
 		b.Run(d.name, func(b *testing.B) {
 			src := d.open(b)
 			h := newHerald(b)
+			if d.single {
+				h.setGate(func(w http.ResponseWriter, r *http.Request) bool {
+					if r.URL.Path == "/v1/events/batch" {
+						w.WriteHeader(http.StatusNotFound)
+						return true
+					}
+					return false
+				})
+			}
 			r := src.relay(b, h)
 			b.StopTimer()
 			for i := 0; i < b.N; i += 500 {

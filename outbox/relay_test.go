@@ -419,3 +419,49 @@ func TestWritePgx(t *testing.T) {
 		t.Error("WritePgx on a SQLite outbox succeeded")
 	}
 }
+
+// A relay posting a batch holds its rows locked: another relay skips them
+// meanwhile, and takes them as soon as the first dies.
+func TestPostgresLockHeldAcrossPost(t *testing.T) {
+	t.Parallel()
+	src := postgresSource(t)
+	h := newHerald(t)
+	ids := src.write(t, true, event("order.shipped", `{"a":1}`), event("order.shipped", `{"b":2}`))
+	posted, die := make(chan struct{}), make(chan struct{})
+	first := src.relay(t, h, func(c *outbox.RelayConfig) {
+		c.AfterPost = func() error {
+			close(posted)
+			<-die
+			return errors.New("died")
+		}
+	})
+	firstDone := make(chan error, 1)
+	go func() {
+		_, err := first.Drain(context.Background())
+		firstDone <- err
+	}()
+	select {
+	case <-posted:
+	case err := <-firstDone:
+		t.Fatalf("first relay ended before posting: %v", err)
+	}
+	second := src.relay(t, h)
+	if s, err := second.Drain(context.Background()); err != nil || s.Relayed != 0 {
+		t.Fatalf("while the first relay holds the rows, the second relayed %+v (%v), want nothing", s, err)
+	}
+	close(die)
+	if err := <-firstDone; err == nil {
+		t.Fatal("first relay: want its death")
+	}
+	if s, err := second.Drain(context.Background()); err != nil || s.Relayed != 2 {
+		t.Fatalf("after the first relay died the second relayed %+v (%v), want 2", s, err)
+	}
+	for _, id := range ids {
+		if got := h.timesPosted(id); got != 2 {
+			t.Errorf("%s posted %d times, want 2 (once by each relay)", id, got)
+		}
+	}
+	if n := len(h.events(t)); n != 2 {
+		t.Errorf("herald has %d events, want 2", n)
+	}
+}
