@@ -150,4 +150,3 @@ func benchThroughput(b *testing.B, postgres bool) {
 	b.ReportMetric(ms(50), "p50-ms")
 	b.ReportMetric(ms(99), "p99-ms")
 }
-
