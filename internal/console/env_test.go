@@ -305,4 +305,3 @@ func (b *browser) open(link string) {
 		b.t.Fatalf("open portal link: %d\n%s", code, body)
 	}
 }
-

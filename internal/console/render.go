@@ -57,6 +57,15 @@ func when(t time.Time) template.HTML {
 	return template.HTML(fmt.Sprintf(`<time datetime="%s" title="%s">%s</time>`, iso, txt, txt)) // only digits and fixed text
 }
 
+// ms shows a duration in milliseconds, with a decimal below 10 ms.
+func ms(d time.Duration) string {
+	v := float64(d.Microseconds()) / 1000
+	if v < 10 {
+		return fmt.Sprintf("%.1f ms", v)
+	}
+	return fmt.Sprintf("%.0f ms", v)
+}
+
 // prettyJSON indents a JSON document, or returns it as it is when it is not
 // JSON.
 func prettyJSON(b []byte) string {
