@@ -161,6 +161,15 @@ func TestBrowserRetry(t *testing.T) {
 		t.Errorf("a <time> has title %q, want the UTC time", title)
 	}
 	screenshot(t, ctx, "console-delivery")
+
+	// On a phone the page fits its width: nothing scrolls sideways but
+	// the tables, which scroll inside their box.
+	run(t, ctx, "phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(e.url+"/ui/endpoints/"+e.acme.ID),
+		chromedp.WaitVisible(chromedp.CSS("#deliveries")))
+	if w := get(t, ctx, "page width", chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > 390 {
+		t.Errorf("on a 390 px phone the endpoint page is %d px wide", w)
+	}
+	screenshot(t, ctx, "console-endpoint-phone")
 }
 
 // TestBrowserRotateSecret rotates a secret from the endpoint page.

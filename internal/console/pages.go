@@ -60,16 +60,19 @@ func operatorOnly(s *session) error {
 }
 
 type overviewData struct {
-	Window      time.Duration
-	Attempts    int
-	Succeeded   int
-	PerMinute   string
-	SuccessRate string
-	Capped      bool // more attempts than were read: the rate covers a shorter span
-	Queue       hook.QueueStats
-	Troubled    []hook.Endpoint
-	Scanned     int
-	ScanCapped  bool
+	Window              time.Duration
+	Deliveries          int // created in the window (at most overviewAttempts read)
+	DeliveriesPerMinute string
+	DeliveriesCapped    bool
+	Attempts            int
+	Succeeded           int
+	PerMinute           string
+	SuccessRate         string
+	Capped              bool // more attempts than were read: the rate covers a shorter span
+	Queue               hook.QueueStats
+	Troubled            []hook.Endpoint
+	Scanned             int
+	ScanCapped          bool
 }
 
 // overview shows, across tenants, the attempt rate and success rate of
@@ -113,6 +116,9 @@ func (c *Console) overview(r *http.Request, s *session) (string, any, error) {
 	if d.Attempts > 0 {
 		d.SuccessRate = fmt.Sprintf("%.1f%%", 100*float64(d.Succeeded)/float64(d.Attempts))
 	}
+	if err := c.deliveryRate(ctx, &d, since, now); err != nil {
+		return "", nil, err
+	}
 	q, err := c.cfg.Store.QueueStats(ctx, now)
 	if err != nil {
 		return "", nil, fmt.Errorf("queue stats: %w", err)
@@ -140,6 +146,35 @@ func (c *Console) overview(r *http.Request, s *session) (string, any, error) {
 		ef.Cursor = p.Next
 	}
 	return "overview", d, nil
+}
+
+// deliveryRate counts the deliveries created since (newest first, at most
+// overviewAttempts of them) and gives their rate per minute; when capped,
+// over the span the ones read cover.
+func (c *Console) deliveryRate(ctx context.Context, d *overviewData, since, now time.Time) error {
+	f := hook.DeliveryFilter{Since: since, ListParams: hook.ListParams{Limit: hook.MaxLimit}}
+	oldest := since
+	for {
+		p, err := c.cfg.Store.ListDeliveries(ctx, f)
+		if err != nil {
+			return fmt.Errorf("list deliveries: %w", err)
+		}
+		d.Deliveries += len(p.Items)
+		if len(p.Items) > 0 {
+			oldest = p.Items[len(p.Items)-1].CreatedAt
+		}
+		if p.Next == "" {
+			oldest = since
+			break
+		}
+		if d.Deliveries >= overviewAttempts {
+			d.DeliveriesCapped = true
+			break
+		}
+		f.Cursor = p.Next
+	}
+	d.DeliveriesPerMinute = fmt.Sprintf("%.1f", float64(d.Deliveries)/max(now.Sub(oldest), time.Second).Minutes())
+	return nil
 }
 
 type tenantsData struct {

@@ -22,7 +22,7 @@ func TestOperatorPages(t *testing.T) {
 	b.signIn(e.admin)
 
 	_, body := b.get("/ui/")
-	for _, want := range []string{`id="success">75.0%`, "3 of 4 attempts", e.acme.URL, "failing ×1"} {
+	for _, want := range []string{`id="success">75.0%`, "3 of 4 attempts", `id="deliveries-rate">0.8`, e.acme.URL, "failing ×1"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the overview does not show %q", want)
 		}

@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -341,5 +342,31 @@ func TestFraming(t *testing.T) {
 	}
 	if _, err := server.New(server.Config{Store: newEnv(t).store, FrameAncestors: []string{"https://x.example.com/path"}}); err == nil {
 		t.Error("a frame ancestor with a path was accepted")
+	}
+}
+
+func TestCookieAttributes(t *testing.T) {
+	t.Parallel()
+	store := newEnv(t).store
+	for _, c := range []struct {
+		publicURL  string
+		wantSecure bool
+	}{{"https://herald.example.com", true}, {"http://127.0.0.1:8080", false}} {
+		srv, err := server.New(server.Config{Store: store, PublicURL: c.publicURL, ConsoleKey: make([]byte, 32)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest("GET", "/ui/login", nil))
+		cookies := rec.Result().Cookies()
+		if len(cookies) == 0 {
+			t.Fatalf("%s: the sign-in page sets no cookie", c.publicURL)
+		}
+		for _, ck := range cookies {
+			if !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/ui/" || ck.Secure != c.wantSecure {
+				t.Errorf("%s: cookie %s: HttpOnly %v, SameSite %v, Path %q, Secure %v; want HttpOnly, Lax, /ui/, Secure %v",
+					c.publicURL, ck.Name, ck.HttpOnly, ck.SameSite, ck.Path, ck.Secure, c.wantSecure)
+			}
+		}
 	}
 }
