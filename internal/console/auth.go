@@ -89,6 +89,9 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, err)
 		return
 	}
+	if err := c.cfg.Store.TouchAPIKey(r.Context(), key.ID, c.now()); err != nil {
+		c.log.WarnContext(r.Context(), "console: record admin key use", "key", key.ID, "err", err)
+	}
 	c.setCookie(w, cookieLogin, "", time.Time{})
 	c.startSession(w, session{Expires: c.now().Add(c.cfg.SessionTTL).Unix()})
 	http.Redirect(w, r, "/ui/", http.StatusSeeOther)

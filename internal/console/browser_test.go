@@ -106,6 +106,7 @@ func TestBrowserRetry(t *testing.T) {
 	failed := e.failed("acme", "payout.failed")
 
 	signIn(t, ctx, e)
+	screenshot(t, ctx, "console-overview")
 	run(t, ctx, "open the tenant and its endpoint",
 		chromedp.Click(chromedp.CSS(`a[href="/ui/tenants"]`)),
 		chromedp.Click(chromedp.CSS(`a[href="/ui/tenants/acme"]`)),
