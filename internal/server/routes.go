@@ -15,6 +15,7 @@ func (s *Server) routes() {
 	if s.healthOnly {
 		return
 	}
+	m.Handle("/ui/", s.console) // the web console: its pages and actions are listed in internal/console
 
 	m.Handle("POST /v1/tenants", handle(s, admin, s.createTenant))
 	m.Handle("GET /v1/tenants", handle(s, admin, s.listTenants))
@@ -24,6 +25,7 @@ func (s *Server) routes() {
 	m.Handle("POST /v1/tenants/{id}/api-keys", handle(s, admin, s.createAPIKey))
 	m.Handle("GET /v1/tenants/{id}/api-keys", handle(s, admin, s.listAPIKeys))
 	m.Handle("DELETE /v1/tenants/{id}/api-keys/{keyId}", handle(s, admin, s.deleteAPIKey))
+	m.Handle("POST /v1/tenants/{id}/portal-links", handle(s, admin, s.createPortalLink))
 
 	m.Handle("POST /v1/webhook-endpoints", handle(s, keyed, s.createEndpoint))
 	m.Handle("GET /v1/webhook-endpoints", handle(s, keyed, s.listEndpoints))
