@@ -175,4 +175,3 @@ func (rc *receiver) badSignatureError() error {
 	}
 	return fmt.Errorf("%d requests failed signature verification (last: %s)", n, last)
 }
-
