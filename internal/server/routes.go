@@ -38,6 +38,7 @@ func (s *Server) routes() {
 	m.Handle("POST /v1/webhook-endpoints/{id}/test", handle(s, keyed, s.testEndpoint))
 
 	m.Handle("POST /v1/events", handle(s, opts{access: anyKey, maxBody: s.maxPayload}, s.createEvent))
+	m.Handle("POST /v1/events/batch", handle(s, opts{access: anyKey, maxBody: maxBatchBody}, s.createEvents))
 	m.Handle("GET /v1/events", handle(s, keyed, s.listEvents))
 	m.Handle("GET /v1/events/{id}", handle(s, keyed, s.getEvent))
 	m.Handle("GET /v1/events/{id}/deliveries", handle(s, keyed, s.listEventDeliveries))
