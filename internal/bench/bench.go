@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -22,11 +23,15 @@ type Result struct {
 	P50Ms            float64  `json:"p50Ms"`            // ingest to receipt, see latency
 	P99Ms            float64  `json:"p99Ms"`
 	MaxMs            float64  `json:"maxMs"`
-	Lost             int64    `json:"lost"`       // accepted deliveries not received by the end of the drain
-	Duplicates       int64    `json:"duplicates"` // 2xx answers beyond the first per (endpoint, webhook-id)
-	PeakRSSMB        *float64 `json:"peakRssMB"`  // the child's VmHWM, MiB
-	CPUSeconds       *float64 `json:"cpuSeconds"` // the child's user+system CPU time, at the end of the drain
-	CPUMsPerDelivery *float64 `json:"cpuMsPerDelivery"`
+	Lost             int64    `json:"lost"`             // accepted deliveries not received by the end of the drain
+	Duplicates       int64    `json:"duplicates"`       // 2xx answers beyond the first per (endpoint, webhook-id)
+	PeakRSSMB        *float64 `json:"peakRssMB"`        // the child's VmHWM, MiB
+	CPUSeconds       *float64 `json:"cpuSeconds"`       // the child's user+system CPU time, at the end of the drain
+	CPUMsPerDelivery *float64 `json:"cpuMsPerDelivery"` // the child's CPU time from the start of sending to the end of the drain, per delivery
+	// HarnessCPUSeconds is the CPU time of the harness itself (producers,
+	// receiver, signature checks) over the same span: it shares the machine
+	// with the server.
+	HarnessCPUSeconds *float64 `json:"harnessCpuSeconds"`
 
 	// With --slow-endpoints: the latency of the other endpoints' deliveries.
 	OtherP50Ms *float64 `json:"otherP50Ms,omitempty"`
@@ -143,6 +148,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		defer stats.stop()
 	}
 
+	self0, selfErr := cpuSeconds(os.Getpid())
 	l := newLoad(cfg, a, tenants, run)
 	p.phase("send", l)
 	events, sendTime, err := l.send(ctx)
@@ -156,6 +162,10 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		return nil, err
 	}
 	drainTime := time.Since(drainStart)
+	if self1, err := cpuSeconds(os.Getpid()); err == nil && selfErr == nil {
+		used := self1 - self0
+		res.HarnessCPUSeconds = &used
+	}
 	if stats != nil {
 		stats.sample()
 	}

@@ -61,6 +61,7 @@ func TestRunSQLite(t *testing.T) {
 	t.Parallel()
 	cfg := small(t)
 	cfg.Fanout = 2
+	cfg.Batch = 10 // POST /v1/events/batch; the other runs post one event at a time
 	var progress bytes.Buffer
 	cfg.Progress, cfg.ProgressInterval = &syncWriter{w: &progress}, 200*time.Millisecond
 	res, err := Run(context.Background(), cfg)

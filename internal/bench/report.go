@@ -147,6 +147,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 	fmt.Fprintf(tw, "duplicates\t%d\n", r.Duplicates)
 	fmt.Fprintf(tw, "requests\t%d to the receiver, %d failures injected, %d bad signatures, %d unexpected\n", r.Requests, r.InjectedFailures, r.BadSignatures, r.Unexpected)
 	fmt.Fprintf(tw, "server\tpeak RSS %s MiB, CPU %s s (%s ms per delivery)\n", optional(r.PeakRSSMB, "%.1f"), optional(r.CPUSeconds, "%.2f"), optional(r.CPUMsPerDelivery, "%.3f"))
+	fmt.Fprintf(tw, "harness\tCPU %s s while sending and draining\n", optional(r.HarnessCPUSeconds, "%.2f"))
 	fmt.Fprintf(tw, "phases\tsend %.1fs, drain %.1fs\n", r.SendSeconds, r.DrainSeconds)
 	if r.LastError != "" {
 		fmt.Fprintf(tw, "last error\t%s\n", strings.ReplaceAll(r.LastError, "\n", " "))
