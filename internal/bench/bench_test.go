@@ -346,3 +346,25 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestProgressRedraw checks that on a terminal each line is redrawn in
+// place with \r, and that stopping ends the line once.
+func TestProgressRedraw(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	p := &progress{cfg: Config{Progress: &out, Redraw: true, ProgressInterval: time.Hour}, rc: &receiver{}}
+	p.phase("raw", nil)
+	p.line()
+	p.phase("send", &load{})
+	p.line()
+	stop := p.start()
+	stop()
+	stop() // a second stop does nothing
+	got := out.String()
+	if strings.Count(got, "\r") != 2 || strings.Count(got, "\n") != 1 || !strings.HasSuffix(got, "\n") {
+		t.Errorf("progress wrote %q; want two lines drawn with \\r and one final newline", got)
+	}
+	if !strings.HasPrefix(got, "\rraw ") || !strings.Contains(got, "\rsend ") {
+		t.Errorf("progress wrote %q; want the raw line, then the send line", got)
+	}
+}
