@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -87,8 +88,11 @@ type Second struct {
 var ErrLost = errors.New("deliveries lost")
 
 // Check returns an error when the run shows Herald misbehaving: a delivery
-// lost, or a request whose signature did not verify.
+// lost, a request whose signature did not verify, or no event accepted.
 func (r *Result) Check() error {
+	if r.Accepted == 0 {
+		return fmt.Errorf("no event was accepted (%d sent; last error: %s)", r.Sent, cmp.Or(r.LastError, "none"))
+	}
 	if r.Lost > 0 {
 		return fmt.Errorf("%w: %d of %d accepted deliveries never arrived within the drain timeout", ErrLost, r.Lost, r.Expected)
 	}

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -185,7 +187,6 @@ func TestLost(t *testing.T) {
 	cfg.RawDuration = 0
 	cfg.SlowEndpoints, cfg.SlowDelay = 1, 5*time.Second
 	cfg.DrainTimeout = 100 * time.Millisecond
-	cfg.StopTimeout = 2 * time.Second
 	res, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -366,5 +367,30 @@ func TestProgressRedraw(t *testing.T) {
 	}
 	if !strings.HasPrefix(got, "\rraw ") || !strings.Contains(got, "\rsend ") {
 		t.Errorf("progress wrote %q; want the raw line, then the send line", got)
+	}
+}
+
+// TestNoBatchRoute checks that a server without POST /v1/events/batch
+// stops the send phase with an error that says to use --batch 1.
+func TestNoBatchRoute(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(srv.Close)
+	cfg := Defaults
+	cfg.Tenants, cfg.Endpoints, cfg.Concurrency = 1, 1, 2
+	l := newLoad(cfg, &api{base: srv.URL, key: "k", client: srv.Client()}, []string{"t"}, "run")
+	_, _, err := l.send(context.Background())
+	if !errors.Is(err, errNoBatch) || !strings.Contains(err.Error(), "--batch 1") {
+		t.Errorf("send = %v, want the error that names --batch 1", err)
+	}
+}
+
+// TestNothingAccepted checks that a run in which no event was accepted
+// fails its check.
+func TestNothingAccepted(t *testing.T) {
+	t.Parallel()
+	r := &Result{Sent: 10, Rejected: 10, LastError: "POST /v1/events: status 429"}
+	if err := r.Check(); err == nil || !strings.Contains(err.Error(), "429") {
+		t.Errorf("Check() = %v, want an error with the last error", err)
 	}
 }

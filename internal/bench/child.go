@@ -104,7 +104,10 @@ func (c *child) read(r io.Reader, addr chan<- string) {
 	for sc.Scan() {
 		line := sc.Text()
 		c.log.add(line)
-		if m := listeningRe.FindStringSubmatch(line); m != nil && !sent {
+		if sent {
+			continue
+		}
+		if m := listeningRe.FindStringSubmatch(line); m != nil {
 			addr <- m[1]
 			sent = true
 		}
