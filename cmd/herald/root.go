@@ -48,6 +48,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		newMigrateCmd(getenv, stdout),
 		newVersionCmd(stdout),
 		newVerifyCmd(stdout),
+		newRelayCmd(getenv, stderr),
 		newBenchCmd(getenv, stdout, stderr),
 	)
 	for _, c := range root.Commands() {
