@@ -49,6 +49,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		newVersionCmd(stdout),
 		newVerifyCmd(stdout),
 		newRelayCmd(getenv, stderr),
+		newBenchCmd(getenv, stdout, stderr),
 	)
 	for _, c := range root.Commands() {
 		c.SilenceUsage = true
