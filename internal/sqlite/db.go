@@ -69,11 +69,10 @@ type DB struct {
 
 	hot readStmts // prepared queries of the read pool, for the engine's hot path
 
-	// claimMu makes claims one at a time (see ClaimDeliveries).
-	// leasesCleared is set, under it, once the leases of processes that
-	// died are ended.
-	claimMu       sync.Mutex
-	leasesCleared bool
+	// claimMu makes claims one at a time (see ClaimDeliveries); leases
+	// are the leases they took.
+	claimMu sync.Mutex
+	leases  leaseTable
 
 	closeOnce sync.Once
 	closeErr  error

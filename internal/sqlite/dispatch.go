@@ -1,7 +1,9 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -19,9 +21,9 @@ import (
 // JSON object ?3 and at most the claim's limit ?4. Then, per endpoint with
 // room, its earliest claimable deliveries, numbered (rn) and kept within
 // its room. Ordering by rn first is what makes claims fair: every
-// endpoint's first delivery precedes any endpoint's second. It runs inside
-// a write, so no other claim can take the same rows or fill the same room
-// between this count and the update that follows.
+// endpoint's first delivery precedes any endpoint's second. The leases are
+// this DB's (see leaseTable): ?6 is the JSON object of each endpoint's live
+// leases and ?7 the JSON array of the leased deliveries' seqs.
 //
 // The cost is one probe of deliveries_pending per active endpoint and, per
 // endpoint with room, at most its fair share of the claim's limit (?4
@@ -35,9 +37,8 @@ import (
 // the correlated list. The literal 'pending' lets the planner use the
 // partial index.
 const claimQuery = `WITH room AS MATERIALIZED (
-		SELECT e.id AS endpoint_id, e.timeout_ns,
-			min(e.max_in_flight - (SELECT count(*) FROM deliveries l
-					WHERE l.endpoint_id = e.id AND l.lease_until > ?1),
+		SELECT e.id AS endpoint_id, e.timeout_ns, e.rate_limit > 0 AS rate_limited,
+			min(e.max_in_flight - coalesce(json_extract(?6, '$."' || e.id || '"'), 0),
 				coalesce(lim.value, ?4), ?4, ?5,
 				CASE WHEN e.rate_limit > 0 THEN CAST(` + rateTokens + ` AS INTEGER) ELSE ?4 END) AS n
 		FROM endpoints e
@@ -45,33 +46,28 @@ const claimQuery = `WITH room AS MATERIALIZED (
 		WHERE e.status = ?2 AND EXISTS (SELECT 1 FROM deliveries
 			WHERE endpoint_id = e.id AND status = 'pending' AND next_attempt_at <= ?1)
 	), due AS (
-		SELECT d.seq, d.next_attempt_at, r.endpoint_id, r.timeout_ns, r.n,
+		SELECT d.seq, d.next_attempt_at, r.endpoint_id, r.timeout_ns, r.rate_limited, r.n,
 			ROW_NUMBER() OVER (PARTITION BY r.endpoint_id ORDER BY d.next_attempt_at, d.seq) AS rn
 		FROM room r CROSS JOIN deliveries d
 		WHERE r.n > 0 AND d.seq IN (
 			SELECT seq FROM deliveries
 			WHERE endpoint_id = r.endpoint_id AND status = 'pending' AND next_attempt_at <= ?1
-				AND (lease_until IS NULL OR lease_until <= ?1)
+				AND seq NOT IN (SELECT value FROM json_each(?7))
 			ORDER BY next_attempt_at, seq
 			LIMIT min(?5, ?4 / (SELECT count(*) FROM room WHERE n > 0) + 1))
 	)
-	SELECT seq, endpoint_id, timeout_ns FROM due
+	SELECT seq, endpoint_id, timeout_ns, rate_limited FROM due
 	WHERE rn <= n
 	ORDER BY rn, next_attempt_at, seq
 	LIMIT ?4`
 
-// leaseQuery leases the deliveries whose seqs are in the JSON array ?1 at
-// ?2 (their endpoint's timeout plus the margin ?4, in nanoseconds), each if
-// it is still pending, not leased, and of an active endpoint (?3). The
-// unary + keeps the planner from the status index, which would visit every
-// pending delivery (TestLeasePlan).
-const leaseQuery = `UPDATE deliveries SET
-		claim_token = 'clm_' || lower(hex(randomblob(16))),
-		lease_until = ?2 + ((SELECT timeout_ns FROM endpoints e WHERE e.id = endpoint_id) + ?4) / 1000
+// claimedQuery reads the picked deliveries (the JSON array of seqs ?1) that
+// are still pending and of an active endpoint (?2), with their replay
+// state. The unary + keeps the planner from the status index, which would
+// visit every pending delivery (TestClaimedPlan).
+const claimedQuery = `SELECT ` + deliveryColumns + `, replays > 0, replay_status, unscheduled FROM deliveries
 	WHERE seq IN (SELECT value FROM json_each(?1)) AND +status = 'pending'
-		AND (lease_until IS NULL OR lease_until <= ?2)
-		AND EXISTS (SELECT 1 FROM endpoints e WHERE e.id = endpoint_id AND e.status = ?3)
-	RETURNING ` + deliveryColumns + `, replays > 0, replay_status, unscheduled, claim_token, lease_until`
+		AND EXISTS (SELECT 1 FROM endpoints e WHERE e.id = endpoint_id AND e.status = ?2)`
 
 // rateTokens is the tokens of an endpoint's rate-limit bucket at ?1: what
 // it held at rate_at plus what it gained since, at most a second's worth
@@ -83,21 +79,15 @@ const rateTokens = `min(max(1.0, e.rate_limit),
 
 // ClaimDeliveries leases up to p.Limit due deliveries; see hook.Store.
 //
-// The claim query runs on a read connection, so that its cost (the most of
-// any statement of the engine) does not hold up the one writer, and one
-// write then leases what it picked, in one statement, each delivery only if
-// it is still pending, unleased and its endpoint active. Claims of this DB
-// take claimMu for both steps, and only claims lease deliveries or draw
-// from rate buckets, so the room and the tokens the query read are still
-// the room and the tokens at the write, less what completions freed since.
-// (The file's lock keeps every other process out.)
-//
-// The first claim of a DB first ends every lease in the file. Open holds
-// the file's lock, so no other process uses it, and any lease found was
-// taken by a process that has stopped; a restart need not wait for those
-// leases to expire. It is done here rather than in Open (which may run
-// before the lease columns exist) or Migrate (which may run again while
-// this process holds leases).
+// The leases are kept in memory (see leaseTable), so a claim writes nothing
+// but the rate buckets of rate-limited endpoints: it reads on a read
+// connection, and the writer, and its fsyncs, are not in its way. Claims
+// of this DB take claimMu, so that each one's room and picks count the
+// leases of the one before; only claims lease deliveries or draw from rate
+// buckets. A claim reads the leases first and the file after, and a lease
+// ends only after the write that ended it has committed, so a delivery is
+// always either leased in memory or no longer pending in what the claim
+// reads.
 func (db *DB) ClaimDeliveries(ctx context.Context, p hook.ClaimParams) ([]hook.Claim, error) {
 	if p.Limit <= 0 {
 		return nil, nil
@@ -111,8 +101,10 @@ func (db *DB) ClaimDeliveries(ctx context.Context, p hook.ClaimParams) ([]hook.C
 
 // claimPick is a delivery the claim query picked.
 type claimPick struct {
-	seq      int64
-	endpoint string
+	seq         int64
+	endpoint    string
+	timeout     time.Duration
+	rateLimited bool
 }
 
 func (db *DB) claimDeliveries(ctx context.Context, p hook.ClaimParams) ([]hook.Claim, error) {
@@ -130,83 +122,74 @@ func (db *DB) claimDeliveries(ctx context.Context, p hook.ClaimParams) ([]hook.C
 	}
 	db.claimMu.Lock()
 	defer db.claimMu.Unlock()
-	if !db.leasesCleared {
-		err := db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
-			_, err := tx.ExecContext(ctx,
-				"UPDATE deliveries SET claim_token = NULL, lease_until = NULL WHERE lease_until IS NOT NULL")
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		db.leasesCleared = true
+	held, heldSeqs := db.leases.live(now)
+	heldJSON, err := json.Marshal(held)
+	if err != nil {
+		return nil, err
+	}
+	heldSeqsJSON, err := json.Marshal(nonNilSeqs(heldSeqs))
+	if err != nil {
+		return nil, err
 	}
 	picks, err := queryList(ctx, &db.hot, func(s scanner) (claimPick, error) {
 		var pk claimPick
-		var ns int64 // the endpoint's timeout, which the lease reads at the write
-		err := s.Scan(&pk.seq, &pk.endpoint, &ns)
+		var ns int64
+		err := s.Scan(&pk.seq, &pk.endpoint, &ns, &pk.rateLimited)
+		pk.timeout = time.Duration(ns)
 		return pk, err
-	}, claimQuery, micros(now), hook.EndpointActive, string(limits), p.Limit, perEndpoint)
+	}, claimQuery, micros(now), hook.EndpointActive, string(limits), p.Limit, perEndpoint, string(heldJSON), string(heldSeqsJSON))
 	if err != nil || len(picks) == 0 {
 		return nil, err
 	}
-	drawn := map[string]int{}
 	seqs := make([]int64, len(picks))
 	for i, pk := range picks {
 		seqs[i] = pk.seq
-		drawn[pk.endpoint]++
 	}
 	seqList, err := json.Marshal(seqs)
 	if err != nil {
 		return nil, err
 	}
-	type leased struct {
+	type picked struct {
 		d      seqDelivery
 		replay hook.Replay
-		token  string
-		until  time.Time
 	}
-	got := map[int64]leased{}
-	err = db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
-		clear(got)
-		for id, n := range drawn {
-			_, err := tx.ExecContext(ctx, `UPDATE endpoints AS e SET rate_tokens = `+rateTokens+` - ?2, rate_at = ?1
-				WHERE id = ?3 AND rate_limit > 0`, micros(now), n, id)
-			if err != nil {
-				return err
-			}
-		}
-		rows, err := tx.QueryContext(ctx, leaseQuery,
-			string(seqList), micros(now), hook.EndpointActive, p.LeaseMargin.Nanoseconds())
+	got := map[int64]picked{}
+	err = func() error {
+		rows, err := db.hot.QueryContext(ctx, claimedQuery, string(seqList), hook.EndpointActive)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var (
-				l       leased
+				pd      picked
 				restore string
-				until   int64
 			)
-			l.d, err = scanDelivery(tailScanner{rows, []any{&l.replay.Queued, &restore, &l.replay.Unscheduled, &l.token, &until}})
+			pd.d, err = scanDelivery(tailScanner{rows, []any{&pd.replay.Queued, &restore, &pd.replay.Unscheduled}})
 			if err != nil {
 				return err
 			}
-			l.replay.RestoreStatus = hook.DeliveryStatus(restore)
-			l.until = fromMicros(until)
-			got[l.d.seq] = l
+			pd.replay.RestoreStatus = hook.DeliveryStatus(restore)
+			got[pd.d.seq] = pd
 		}
 		return rows.Err()
-	})
+	}()
 	if err != nil {
 		return nil, err
 	}
-	// Events never change and an endpoint's row is read as of now, so both
-	// are read after the write, off the writer.
+	drawn := map[string]int{}
+	for _, pk := range picks {
+		if _, ok := got[pk.seq]; ok && pk.rateLimited {
+			drawn[pk.endpoint]++
+		}
+	}
+	if err := db.drawTokens(ctx, now, drawn); err != nil {
+		return nil, err
+	}
 	var eventIDs, endpointIDs []string
-	for _, l := range got {
-		eventIDs = append(eventIDs, l.d.EventID)
-		endpointIDs = append(endpointIDs, l.d.EndpointID)
+	for _, pd := range got {
+		eventIDs = append(eventIDs, pd.d.EventID)
+		endpointIDs = append(endpointIDs, pd.d.EndpointID)
 	}
 	events, err := db.eventsByID(ctx, eventIDs)
 	if err != nil {
@@ -218,23 +201,50 @@ func (db *DB) claimDeliveries(ctx context.Context, p hook.ClaimParams) ([]hook.C
 	}
 	claims := make([]hook.Claim, 0, len(got))
 	for _, pk := range picks { // in the query's fair order
-		l, ok := got[pk.seq]
+		pd, ok := got[pk.seq]
 		if !ok {
-			continue // no longer due since the query read it
+			continue // no longer pending since the query read it
 		}
-		ev, okEv := events[l.d.EventID]
-		ep, okEp := endpoints[l.d.EndpointID]
+		ev, okEv := events[pd.d.EventID]
+		ep, okEp := endpoints[pd.d.EndpointID]
 		if !okEv || !okEp {
-			// Deleted since the write, which canceled the delivery and
-			// ended its lease.
-			continue
+			continue // deleted since, with the delivery canceled
 		}
-		claims = append(claims, hook.Claim{
-			Token: l.token, LeaseUntil: l.until, Delivery: l.d.Delivery, Replay: l.replay,
-			Event: ev, Endpoint: cloneEndpoint(ep),
-		})
+		c := hook.Claim{
+			Token:      "clm_" + rand.Text(),
+			LeaseUntil: hook.Timestamp(now.Add(pk.timeout + p.LeaseMargin)),
+			Delivery:   pd.d.Delivery, Replay: pd.replay, Event: ev, Endpoint: cloneEndpoint(ep),
+		}
+		db.leases.add(pd.d.ID, lease{seq: pk.seq, endpoint: pk.endpoint, token: c.Token, until: c.LeaseUntil})
+		claims = append(claims, c)
 	}
 	return claims, nil
+}
+
+// drawTokens takes drawn[id] tokens from the rate-limit bucket of each
+// endpoint id, in one write.
+func (db *DB) drawTokens(ctx context.Context, now time.Time, drawn map[string]int) error {
+	if len(drawn) == 0 {
+		return nil
+	}
+	return db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
+		for id, n := range drawn {
+			_, err := tx.ExecContext(ctx, `UPDATE endpoints AS e SET rate_tokens = `+rateTokens+` - ?2, rate_at = ?1
+				WHERE id = ?3 AND rate_limit > 0`, micros(now), n, id)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// nonNilSeqs returns s, or an empty slice for nil, so that it encodes as [].
+func nonNilSeqs(s []int64) []int64 {
+	if s == nil {
+		return []int64{}
+	}
+	return s
 }
 
 // eventsByID reads events by id in one query.
@@ -300,23 +310,26 @@ func cloneEndpoint(e hook.Endpoint) hook.Endpoint {
 	return e
 }
 
-// checkLease returns the endpoint of the delivery id when token holds its
-// lease; hook.ErrNotFound when there is no such delivery and
-// hook.ErrConflict when the lease ended, expired and was claimed again, or
-// the delivery was canceled.
-func checkLease(ctx context.Context, tx *wtx, id, token string) (string, error) {
-	var (
-		endpoint string
-		held     sql.NullString
-	)
-	err := tx.QueryRowContext(ctx, "SELECT endpoint_id, claim_token FROM deliveries WHERE id = ?", id).Scan(&endpoint, &held)
-	if err != nil {
-		return "", translate(err)
+// checkLease returns nil when token holds the lease of the delivery id;
+// hook.ErrNotFound when there is no such delivery and hook.ErrConflict when
+// the lease ended, expired and was claimed again, or was never taken.
+func (db *DB) checkLease(ctx context.Context, tx *wtx, id, token string) error {
+	if db.leases.holds(id, token) {
+		return nil
 	}
-	if !held.Valid || held.String != token || token == "" {
-		return "", fmt.Errorf("delivery %s: lease not held: %w", id, hook.ErrConflict)
+	var one int
+	if err := tx.QueryRowContext(ctx, "SELECT 1 FROM deliveries WHERE id = ?", id).Scan(&one); err != nil {
+		return translate(err)
 	}
-	return endpoint, nil
+	return fmt.Errorf("delivery %s: lease not held: %w", id, hook.ErrConflict)
+}
+
+// notPending is the error of a completion or release whose delivery,
+// though its lease is held, is no longer pending: it was canceled. The
+// lease ends at once; nothing can claim a delivery that is not pending.
+func (db *DB) notPending(id, token string) error {
+	db.leases.end(id, token)
+	return fmt.Errorf("delivery %s: canceled while leased: %w", id, hook.ErrConflict)
 }
 
 // CompleteAttempt records an attempt, ends its delivery's lease and updates
@@ -352,31 +365,31 @@ func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome)
 		replay = 1
 	}
 	err = db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
-		// One statement ends the lease, if token still holds it, and sets
-		// the outcome. A replayed attempt uses up one queued replay and
-		// counts as unscheduled (it spends no slot of the schedule); while
-		// replays remain queued (also those queued during the attempt) the
-		// delivery stays pending and due at once, keeping the outcome as
-		// the status to return to.
+		if err := db.checkLease(ctx, tx, a.DeliveryID, token); err != nil {
+			return err
+		}
+		// One statement sets the outcome. A replayed attempt uses up one
+		// queued replay and counts as unscheduled (it spends no slot of the
+		// schedule); while replays remain queued (also those queued during
+		// the attempt) the delivery stays pending and due at once, keeping
+		// the outcome as the status to return to. The lease ends once this
+		// has committed.
 		var endpoint string
 		err := tx.QueryRowContext(ctx, `UPDATE deliveries SET
-				attempt_count = ?1, updated_at = ?2, claim_token = NULL, lease_until = NULL,
+				attempt_count = ?1, updated_at = ?2,
 				replays = max(replays - ?3, 0), unscheduled = unscheduled + ?3,
 				status = CASE WHEN replays - ?3 > 0 THEN 'pending' ELSE ?4 END,
 				replay_status = CASE WHEN replays - ?3 > 0 THEN ?4 ELSE replay_status END,
 				next_attempt_at = CASE WHEN replays - ?3 > 0 THEN ?2 ELSE ?5 END
-			WHERE id = ?6 AND claim_token = ?7 RETURNING endpoint_id`,
-			a.Number, micros(end), replay, o.Status, next, a.DeliveryID, token).Scan(&endpoint)
+			WHERE id = ?6 AND status = 'pending' RETURNING endpoint_id`,
+			a.Number, micros(end), replay, o.Status, next, a.DeliveryID).Scan(&endpoint)
 		if errors.Is(err, sql.ErrNoRows) {
-			_, err = checkLease(ctx, tx, a.DeliveryID, token)
-			if err == nil {
-				err = fmt.Errorf("delivery %s: lease not held: %w", a.DeliveryID, hook.ErrConflict)
-			}
-			return err
+			return db.notPending(a.DeliveryID, token)
 		}
 		if err != nil {
 			return err
 		}
+		tx.afterCommit(func() { db.leases.end(a.DeliveryID, token) })
 		seq, err := nextAttemptSeq(ctx, tx)
 		if err != nil {
 			return err
@@ -451,12 +464,19 @@ func recordHealth(ctx context.Context, tx *wtx, id string, t time.Time, o hook.O
 // ReleaseClaim ends a lease without an attempt; see hook.Store.
 func (db *DB) ReleaseClaim(ctx context.Context, deliveryID, token string, next time.Time) error {
 	err := db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
-		if _, err := checkLease(ctx, tx, deliveryID, token); err != nil {
+		if err := db.checkLease(ctx, tx, deliveryID, token); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ?, claim_token = NULL, lease_until = NULL
-			WHERE id = ?`, micros(next), deliveryID)
-		return err
+		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending'`,
+			micros(next), deliveryID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return cmp.Or(err, db.notPending(deliveryID, token))
+		}
+		tx.afterCommit(func() { db.leases.end(deliveryID, token) })
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("release claim: %w", err)
@@ -508,13 +528,20 @@ func (db *DB) ListAttempts(ctx context.Context, f hook.AttemptFilter) (hook.Page
 	return hook.NewPage(as, limit, listAttempts, func(a hook.Attempt) string { return strconv.Itoa(a.Number) }), nil
 }
 
-// QueueStats counts pending deliveries at now in one read.
+// QueueStats counts pending deliveries at now in one read; the leased are
+// those of this DB's live leases.
 func (db *DB) QueueStats(ctx context.Context, now time.Time) (hook.QueueStats, error) {
+	_, seqs := db.leases.live(hook.Timestamp(now))
+	leased, err := json.Marshal(nonNilSeqs(seqs))
+	if err != nil {
+		return hook.QueueStats{}, fmt.Errorf("queue stats: %w", err)
+	}
 	var s hook.QueueStats
-	err := db.read.QueryRowContext(ctx, `SELECT count(*),
-		coalesce(sum(next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)), 0),
-		coalesce(sum(lease_until > ?1), 0)
-		FROM deliveries WHERE status = ?2`, micros(now), hook.DeliveryPending).Scan(&s.Pending, &s.Due, &s.Leased)
+	err = db.read.QueryRowContext(ctx, `WITH leased AS MATERIALIZED (SELECT value AS seq FROM json_each(?3))
+		SELECT count(*),
+			coalesce(sum(next_attempt_at <= ?1 AND seq NOT IN (SELECT seq FROM leased)), 0),
+			coalesce(sum(seq IN (SELECT seq FROM leased)), 0)
+		FROM deliveries WHERE status = ?2`, micros(now), hook.DeliveryPending, string(leased)).Scan(&s.Pending, &s.Due, &s.Leased)
 	if err != nil {
 		return hook.QueueStats{}, fmt.Errorf("queue stats: %w", err)
 	}

@@ -27,7 +27,7 @@ func TestClaimPlan(t *testing.T) {
 	if err := db.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := db.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+claimQuery, 1, hook.EndpointActive, "{}", 10, 10)
+	rows, err := db.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+claimQuery, 1, hook.EndpointActive, "{}", 10, 10, "{}", "[]")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,8 +48,7 @@ func TestClaimPlan(t *testing.T) {
 	for _, want := range []string{
 		"MATERIALIZE room",
 		"SEARCH d USING INTEGER PRIMARY KEY (rowid=?)",
-		"SEARCH deliveries USING INDEX deliveries_pending (endpoint_id=? AND next_attempt_at<?)",
-		"USING COVERING INDEX deliveries_leased (endpoint_id=? AND lease_until>?)",
+		"SEARCH deliveries USING COVERING INDEX deliveries_pending (endpoint_id=? AND next_attempt_at<?)",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("claim plan lacks %q:\n%s", want, all)
@@ -62,9 +61,9 @@ func TestClaimPlan(t *testing.T) {
 	}
 }
 
-// TestLeasePlan pins the plan of the lease update: deliveries by rowid,
-// never a scan.
-func TestLeasePlan(t *testing.T) {
+// TestClaimedPlan pins the plan of the read of claimed deliveries:
+// deliveries by rowid, never a scan.
+func TestClaimedPlan(t *testing.T) {
 	t.Parallel()
 	box, err := seal.New(make([]byte, seal.KeySize))
 	if err != nil {
@@ -78,7 +77,7 @@ func TestLeasePlan(t *testing.T) {
 	if err := db.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := db.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+leaseQuery, "[1,2]", 1, hook.EndpointActive, 1000)
+	rows, err := db.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+claimedQuery, "[1,2]", hook.EndpointActive)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,11 +96,11 @@ func TestLeasePlan(t *testing.T) {
 	}
 	all := strings.Join(plan, "\n")
 	if !strings.Contains(all, "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?)") {
-		t.Errorf("lease plan does not reach deliveries by rowid:\n%s", all)
+		t.Errorf("claimed plan does not reach deliveries by rowid:\n%s", all)
 	}
 	for _, line := range plan {
 		if strings.HasPrefix(line, "SCAN deliveries") {
-			t.Errorf("lease plan scans deliveries: %q\n%s", line, all)
+			t.Errorf("claimed plan scans deliveries: %q\n%s", line, all)
 		}
 	}
 }

@@ -70,12 +70,18 @@ type wtx struct {
 	tx    *sql.Tx
 	stmts *stmtCache
 	batch *txBatch
+	after []func() // run once the batch has committed, if this op succeeded
 }
+
+// afterCommit runs fn once the batch of this op has committed, if the op
+// succeeds; not at all when it or the batch fails.
+func (t *wtx) afterCommit(fn func()) { t.after = append(t.after, fn) }
 
 // txBatch is what the ops of one batch transaction share: work they leave to
 // run once before the commit, and the state that work writes.
 type txBatch struct {
 	beforeCommit []func(context.Context, *wtx) error
+	afterCommit  []func() // of the ops that succeeded
 
 	attemptSeq int64 // the last attempt seq taken (see nextAttemptSeq)
 	seqLoaded  bool
