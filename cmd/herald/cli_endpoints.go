@@ -13,7 +13,7 @@ import (
 )
 
 func (e *apiEnv) endpointsCmd() *cobra.Command {
-	c := &cobra.Command{Use: "endpoints", Aliases: []string{"endpoint", "ep"}, Short: "Manage webhook endpoints", Args: args(cobra.NoArgs)}
+	c := group("endpoints", "Manage webhook endpoints", "endpoint", "ep")
 	c.AddCommand(e.endpointCreateCmd(), e.endpointListCmd(), e.endpointUpdateCmd(), e.endpointRecoverCmd(), e.endpointRotateCmd())
 	one := func(use, short string, fn func(*cobra.Command, *client.Client, string) (any, error)) *cobra.Command {
 		return &cobra.Command{

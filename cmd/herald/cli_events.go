@@ -12,7 +12,7 @@ import (
 )
 
 func (e *apiEnv) eventsCmd() *cobra.Command {
-	c := &cobra.Command{Use: "events", Aliases: []string{"event"}, Short: "Send, list, show and replay events", Args: args(cobra.NoArgs)}
+	c := group("events", "Send, list, show and replay events", "event")
 	c.AddCommand(e.eventSendCmd(), e.eventListCmd())
 	c.AddCommand(&cobra.Command{
 		Use: "get ID", Short: "Show an event", Args: args(cobra.ExactArgs(1)),
@@ -165,7 +165,7 @@ func attemptRow(a client.Attempt) []string {
 }
 
 func (e *apiEnv) deliveriesCmd() *cobra.Command {
-	c := &cobra.Command{Use: "deliveries", Aliases: []string{"delivery"}, Short: "The delivery log: list, show and retry deliveries", Args: args(cobra.NoArgs)}
+	c := group("deliveries", "The delivery log: list, show and retry deliveries", "delivery")
 	var lf listFlags
 	var f client.DeliveryFilter
 	var since, until string

@@ -12,7 +12,7 @@ import (
 )
 
 func (e *apiEnv) jobsCmd() *cobra.Command {
-	c := &cobra.Command{Use: "jobs", Short: "Show background jobs (such as recoveries)", Args: args(cobra.NoArgs)}
+	c := group("jobs", "Show background jobs (such as recoveries)")
 	c.AddCommand(&cobra.Command{
 		Use: "get ID", Short: "Show a job and its progress", Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {

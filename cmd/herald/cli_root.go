@@ -90,6 +90,20 @@ func (e *apiEnv) applyEnv(fs *pflag.FlagSet) error {
 	return nil
 }
 
+// group returns a command that only holds subcommands: alone it prints
+// its help; with an argument that names none of them it is a usage error.
+func group(use, short string, aliases ...string) *cobra.Command {
+	return &cobra.Command{
+		Use: use, Short: short, Aliases: aliases, Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if len(a) > 0 {
+				return usageError{fmt.Errorf("unknown command %q for %q", a[0], cmd.CommandPath())}
+			}
+			return cmd.Help()
+		},
+	}
+}
+
 // client returns a client of the server the flags name.
 func (e *apiEnv) client() (*client.Client, error) {
 	if e.key == "" {

@@ -9,7 +9,7 @@ import (
 )
 
 func (e *apiEnv) tenantsCmd() *cobra.Command {
-	c := &cobra.Command{Use: "tenants", Short: "Create, list, show and delete tenants (admin key)", Args: args(cobra.NoArgs)}
+	c := group("tenants", "Create, list, show and delete tenants (admin key)")
 	var name string
 	var meta []string
 	create := &cobra.Command{
@@ -69,7 +69,7 @@ func (e *apiEnv) tenantsCmd() *cobra.Command {
 func fieldRows(tw *tableWriter, v any) { tw.fields(v) }
 
 func (e *apiEnv) keysCmd() *cobra.Command {
-	c := &cobra.Command{Use: "keys", Short: "Create, list and delete a tenant's API keys (admin key)", Args: args(cobra.NoArgs)}
+	c := group("keys", "Create, list and delete a tenant's API keys (admin key)")
 	create := &cobra.Command{
 		Use: "create TENANT", Short: "Create an API key for a tenant; the key is shown only now", Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
