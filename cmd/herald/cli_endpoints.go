@@ -55,14 +55,13 @@ func (e *apiEnv) endpointsCmd() *cobra.Command {
 	return c
 }
 
-
 // endpointFlags are the settings of an endpoint, shared by create and update.
 type endpointFlags struct {
 	url, description, secret, scheme, timeout string
-	events, retrySchedule                    []string
-	headers, metadata                        []string
-	rateLimit                                float64
-	maxInFlight                              int
+	events, retrySchedule                     []string
+	headers, metadata                         []string
+	rateLimit                                 float64
+	maxInFlight                               int
 }
 
 func (f *endpointFlags) register(fs *pflag.FlagSet) {

@@ -176,7 +176,9 @@ func (l *listFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&l.cursor, "cursor", "", "the page after the one that printed this cursor")
 }
 
-func (l *listFlags) params() client.ListParams { return client.ListParams{Limit: l.limit, Cursor: l.cursor} }
+func (l *listFlags) params() client.ListParams {
+	return client.ListParams{Limit: l.limit, Cursor: l.cursor}
+}
 
 // Formatting of values in tables.
 func fmtTime(t time.Time) string {
