@@ -331,3 +331,37 @@ func (c *Client) OpenAPI(ctx context.Context) ([]byte, error) {
 type rawJSON []byte
 
 func (r *rawJSON) UnmarshalJSON(b []byte) error { *r = append((*r)[:0], b...); return nil }
+
+// BatchResult is the answer to one event of SendEvents: the Status that
+// SendEvent would have had (202, 200 for a repeat, 400, 409, 429, …), with
+// the Event when it was stored, else the Problem.
+type BatchResult struct {
+	Status int      `json:"status"`
+	Event  *Event   `json:"event,omitempty"`
+	Error  *Problem `json:"error,omitempty"`
+}
+
+// MaxBatch is the most events SendEvents takes at once.
+const MaxBatch = 500
+
+// SendEvents hands the server up to MaxBatch events in one request and
+// returns a result per event, in order. Events are refused one by one, so
+// check each result; the error is for the request as a whole. When every
+// event has an ID the batch is idempotent, and retried after a 429 or 503.
+func (c *Client) SendEvents(ctx context.Context, events []EventInput) ([]BatchResult, error) {
+	idempotent := true
+	for _, ev := range events {
+		idempotent = idempotent && ev.ID != ""
+	}
+	var out struct {
+		Data []BatchResult `json:"data"`
+	}
+	_, err := c.do(ctx, request{method: http.MethodPost, path: "/v1/events/batch",
+		body: map[string][]EventInput{"events": events}, idempotent: idempotent}, &out)
+	for i := range out.Data {
+		if p := out.Data[i].Error; p != nil && p.Status == 0 {
+			p.Status = out.Data[i].Status
+		}
+	}
+	return out.Data, err
+}

@@ -125,6 +125,22 @@ func TestClientRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	res, err := c.SendEvents(ctx, []client.EventInput{
+		{ID: "evt_b1", TenantID: "acme", Type: "payout.paid", Data: json.RawMessage(`{}`)},
+		{TenantID: "acme", Type: "not a type", Data: json.RawMessage(`{}`)},
+		{ID: "evt_1", TenantID: "acme", Type: "payout.paid", Data: json.RawMessage(`{"n":1}`)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 3 || res[0].Status != 202 || res[0].Event == nil || res[1].Status != 400 || res[1].Error == nil || res[2].Status != 200 {
+		t.Errorf("SendEvents = %+v, want 202, 400 and 200 (a repeat)", res)
+	}
+	link, err := c.CreatePortalLink(ctx, "acme", client.PortalLinkInput{ExpiresIn: "10m", ReadOnly: true})
+	if err != nil || link.URL == "" || link.ExpiresAt.IsZero() {
+		t.Errorf("CreatePortalLink = %+v, %v", link, err)
+	}
+
 	// A tenant key may not list tenants: a 403 problem.
 	_, err = tc.ListTenants(ctx, client.ListParams{})
 	var p *client.Problem

@@ -7,12 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -128,13 +126,7 @@ func (e *apiEnv) colored(w io.Writer) bool {
 	if e.getenv("NO_COLOR") != "" {
 		return false
 	}
-	return isTerminal(w)
-}
-
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+	return isTerminal(w) // bench.go
 }
 
 // print writes v as JSON with -o json, else with table.

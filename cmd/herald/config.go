@@ -41,6 +41,8 @@ type serveConfig struct {
 	Retention         time.Duration // 0: keep everything
 	RetentionInterval time.Duration
 	TenantRateLimit   float64 // events/s per tenant, per node; 0: none
+
+	FrameAncestors []string // origins that may frame the web console
 }
 
 // serveFlags are the raw flag values, kept as strings so that one function
@@ -51,6 +53,7 @@ type serveFlags struct {
 	shutdownGrace, disableAfter, pollInterval      string
 	leaseMargin, workers, role                     string
 	retention, retentionInterval, tenantRateLimit  string
+	frameAncestors                                 string
 
 	fromEnv map[string]string // flag name → the variable that set it
 }
@@ -71,6 +74,7 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.retention, "retention", "720h", "delete events, their deliveries and attempts this long after the event was created, unless a delivery is pending (0: keep everything)")
 	fs.StringVar(&f.retentionInterval, "retention-interval", "10m", "how often expired events are looked for and deleted")
 	fs.StringVar(&f.tenantRateLimit, "tenant-rate-limit", "0", "events per second POST /v1/events accepts from one tenant, on each node (0: no limit)")
+	fs.StringVar(&f.frameAncestors, "frame-ancestors", "", "comma-separated origins (https://app.example.com) that may show the web console and tenant portal in a frame (default: none)")
 	fs.StringVar(&f.role, "role", "all", "what this process does: all, api (the HTTP API only; nothing is delivered) or worker (delivery; HTTP serves only health and metrics)")
 }
 
@@ -175,6 +179,9 @@ func (f *serveFlags) parse() (serveConfig, error) {
 	}
 	if c.TenantRateLimit, err = strconv.ParseFloat(f.tenantRateLimit, 64); err != nil || !(c.TenantRateLimit >= 0 && c.TenantRateLimit <= 1e6) {
 		return bad("tenant-rate-limit", errors.New("must be a number of events per second from 0 (no limit) to 1000000"))
+	}
+	if c.FrameAncestors, err = parseFrameAncestors(f.frameAncestors); err != nil {
+		return bad("frame-ancestors", err)
 	}
 	switch f.role {
 	case roleAll, roleAPI, roleWorker:

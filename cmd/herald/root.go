@@ -47,6 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		newMigrateCmd(getenv, stdout),
 		newVersionCmd(stdout),
 		newVerifyCmd(stdout),
+		newRelayCmd(getenv, stderr),
+		newBenchCmd(getenv, stdout, stderr),
 	)
 	root.AddCommand(apiCommands(getenv, stdout, stderr)...) // cli_root.go: clients of a server's API
 	for _, c := range root.Commands() {

@@ -110,6 +110,10 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		Announce: dispatcher.Announce,
 	}
 	scfg.TenantRateLimit = cfg.TenantRateLimit // per node: each node allows the rate
+	if scfg.ConsoleKey, err = consoleKey(cfg); err != nil {
+		return err
+	}
+	scfg.FrameAncestors = cfg.FrameAncestors
 	if cfg.Role == roleAPI && !isPostgres(cfg.Database) {
 		log.Warn("--role api on SQLite: this process delivers nothing, and no other process can open the file; deliveries wait until a process runs with --role all")
 	}

@@ -32,6 +32,7 @@ const (
 	DefaultLeaseMargin   = 10 * time.Second
 	DefaultShutdownGrace = 10 * time.Second
 	DefaultDisableAfter  = 5 * 24 * time.Hour
+	DefaultClaimInterval = time.Millisecond
 )
 
 // Config is what a Dispatcher needs. Store and Sender are required.
@@ -53,6 +54,12 @@ type Config struct {
 	// PollInterval is how often due retries and expired leases are looked
 	// for; new deliveries are claimed at once through Notify. Default 1 s.
 	PollInterval time.Duration
+	// ClaimInterval is the least time between two claims. Finishing
+	// attempts and new deliveries wake the dispatcher many times a
+	// millisecond under load; waiting this long gathers them into one
+	// claim, so that claims stay few and large rather than many of one
+	// delivery each. Default 1 ms; negative means no wait.
+	ClaimInterval time.Duration
 	// LeaseMargin is added to an endpoint's timeout to make each claim's
 	// lease. Default 10 s.
 	LeaseMargin time.Duration
@@ -79,6 +86,7 @@ type Dispatcher struct {
 	disableAfter  time.Duration
 	workers       int
 	poll          time.Duration
+	claimGap      time.Duration
 	leaseMargin   time.Duration
 	grace         time.Duration
 	breakerConfig BreakerConfig
@@ -127,6 +135,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		disableAfter:  cfg.DisableAfter,
 		workers:       cfg.Workers,
 		poll:          cfg.PollInterval,
+		claimGap:      cfg.ClaimInterval,
 		leaseMargin:   cfg.LeaseMargin,
 		grace:         cfg.ShutdownGrace,
 		breakerConfig: cfg.Breaker.withDefaults(),
@@ -153,6 +162,12 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	if d.poll == 0 {
 		d.poll = DefaultPollInterval
+	}
+	switch {
+	case d.claimGap == 0:
+		d.claimGap = DefaultClaimInterval
+	case d.claimGap < 0:
+		d.claimGap = 0
 	}
 	if d.leaseMargin == 0 {
 		d.leaseMargin = DefaultLeaseMargin
@@ -218,7 +233,18 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer ticker.Stop()
 	lastPrune := d.nowFunc()
 
+	var lastClaim time.Time // monotonic, whatever Now says
 	for ctx.Err() == nil {
+		if wait := d.claimGap - time.Since(lastClaim); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				continue
+			case <-t.C:
+			}
+		}
+		lastClaim = time.Now()
 		more := d.claim(ctx, attemptCtx, &wg)
 		if now := d.nowFunc(); now.Sub(lastPrune) > time.Minute {
 			d.prune(now.Add(-10 * time.Minute))

@@ -64,6 +64,13 @@ type DeliveryFilter struct {
 	Until      time.Time      // createdAt < Until, unless zero
 }
 
+// IngestItem is what Store.IngestBatch did with one event: a result, or
+// the error that kept that event out (ErrNotFound: no such tenant).
+type IngestItem struct {
+	Result IngestResult
+	Err    error
+}
+
 // IngestResult is what Store.Ingest did.
 type IngestResult struct {
 	// Event is the stored event: the one given, or, when Duplicate, the one
@@ -153,6 +160,13 @@ type Store interface {
 	// and returns that event with Duplicate set; otherwise ErrNotFound when
 	// the event's tenant does not exist.
 	Ingest(ctx context.Context, ev Event) (IngestResult, error)
+	// IngestBatch ingests every event of evs as Ingest would, all in one
+	// transaction, durably, before it returns: item i answers evs[i]. An
+	// event whose tenant does not exist gets ErrNotFound in its item and
+	// writes nothing; the others are stored. A later event with the id of
+	// an earlier one of the same batch is its Duplicate. The error is for
+	// the batch as a whole: when it is not nil nothing was written.
+	IngestBatch(ctx context.Context, evs []Event) ([]IngestItem, error)
 	Event(ctx context.Context, id string) (Event, error)
 	ListEvents(ctx context.Context, f EventFilter) (Page[Event], error)
 

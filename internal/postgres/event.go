@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,23 +30,67 @@ const notifyChannel = "herald_deliveries"
 // they cancel pending deliveries. When deliveries were made, a NOTIFY on
 // herald_deliveries fires at commit, for Listen.
 func (db *DB) Ingest(ctx context.Context, ev hook.Event) (hook.IngestResult, error) {
-	if ev.CreatedAt.IsZero() {
-		ev.CreatedAt = time.Now()
-	}
-	ev.CreatedAt = hook.Timestamp(ev.CreatedAt)
-	var res hook.IngestResult
-	err := db.tx(ctx, func(tx pgx.Tx) error {
-		var err error
-		res, err = ingest(ctx, tx, ev)
-		return err
-	})
+	items, err := db.IngestBatch(ctx, []hook.Event{ev})
 	if err != nil {
-		return hook.IngestResult{}, fmt.Errorf("ingest: %w", err)
+		return hook.IngestResult{}, err
 	}
-	return res, nil
+	return items[0].Result, items[0].Err
 }
 
-func ingest(ctx context.Context, tx pgx.Tx, ev hook.Event) (hook.IngestResult, error) {
+// IngestBatch ingests evs in one transaction; see hook.Store and Ingest.
+// The events are inserted in the order of their ids (request order among
+// equal ids), so two batches that share ids wait for each other rather
+// than deadlock. An event whose tenant does not exist is deleted again
+// within the transaction, which needs no savepoint. The tenants and their
+// active endpoints are read once per batch, and one NOTIFY covers it.
+func (db *DB) IngestBatch(ctx context.Context, evs []hook.Event) ([]hook.IngestItem, error) {
+	now := time.Now()
+	evs = slices.Clone(evs)
+	for i := range evs {
+		if evs[i].CreatedAt.IsZero() {
+			evs[i].CreatedAt = now
+		}
+		evs[i].CreatedAt = hook.Timestamp(evs[i].CreatedAt)
+	}
+	order := make([]int, len(evs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(evs[a].ID, evs[b].ID) })
+	var items []hook.IngestItem
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		items = make([]hook.IngestItem, len(evs))
+		tenants := map[string]*tenantEndpoints{}
+		notify := false
+		for _, i := range order {
+			res, err := ingest(ctx, tx, evs[i], tenants)
+			if err != nil && !errors.Is(err, hook.ErrNotFound) {
+				return err
+			}
+			items[i] = hook.IngestItem{Result: res, Err: err}
+			notify = notify || len(res.Deliveries) > 0
+		}
+		if notify {
+			if _, err := tx.Exec(ctx, "SELECT pg_notify($1, '')", notifyChannel); err != nil {
+				return translate(err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	return items, nil
+}
+
+// tenantEndpoints is what a batch of ingests learnt of one tenant: whether
+// it exists, and its active endpoints.
+type tenantEndpoints struct {
+	exists bool
+	eps    []hook.Endpoint
+}
+
+func ingest(ctx context.Context, tx pgx.Tx, ev hook.Event, tenants map[string]*tenantEndpoints) (hook.IngestResult, error) {
 	var seq int64
 	err := tx.QueryRow(ctx, `INSERT INTO events (id, tenant_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (id) DO NOTHING RETURNING seq`,
@@ -59,30 +105,32 @@ func ingest(ctx context.Context, tx pgx.Tx, ev hook.Event) (hook.IngestResult, e
 	if err != nil {
 		return hook.IngestResult{}, translate(err)
 	}
-	// Events have no foreign key to their tenant (they outlive it), so
-	// check here that it exists now, and hold it (see Ingest).
-	var tenant string
-	err = tx.QueryRow(ctx, "SELECT id FROM tenants WHERE id = $1 FOR KEY SHARE", ev.TenantID).Scan(&tenant)
-	if errors.Is(err, pgx.ErrNoRows) {
+	te := tenants[ev.TenantID]
+	if te == nil {
+		if te, err = readTenantEndpoints(ctx, tx, ev.TenantID); err != nil {
+			return hook.IngestResult{}, err
+		}
+		tenants[ev.TenantID] = te
+	}
+	if !te.exists {
+		if _, err := tx.Exec(ctx, "DELETE FROM events WHERE id = $1", ev.ID); err != nil {
+			return hook.IngestResult{}, translate(err)
+		}
 		return hook.IngestResult{}, fmt.Errorf("tenant %s: %w", ev.TenantID, hook.ErrNotFound)
 	}
-	if err != nil {
-		return hook.IngestResult{}, translate(err)
-	}
-	eps, err := matchingEndpoints(ctx, tx, ev)
-	if err != nil {
-		return hook.IngestResult{}, err
-	}
 	res := hook.IngestResult{Event: ev}
-	if len(eps) == 0 {
-		return res, nil
-	}
 	var ids, endpoints []string
-	for _, ep := range eps {
+	for _, ep := range te.eps {
+		if !ep.Matches(ev.Type) {
+			continue
+		}
 		d := hook.NewDelivery(ev, ep, ev.CreatedAt)
 		res.Deliveries = append(res.Deliveries, d)
 		ids = append(ids, d.ID)
 		endpoints = append(endpoints, d.EndpointID)
+	}
+	if len(ids) == 0 {
+		return res, nil
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO deliveries
 		(id, event_id, endpoint_id, tenant_id, event_type, status, attempt_count, next_attempt_at, created_at, updated_at)
@@ -93,16 +141,49 @@ func ingest(ctx context.Context, tx pgx.Tx, ev hook.Event) (hook.IngestResult, e
 	if err != nil {
 		return hook.IngestResult{}, translate(err)
 	}
-	if _, err := tx.Exec(ctx, "SELECT pg_notify($1, '')", notifyChannel); err != nil {
-		return hook.IngestResult{}, translate(err)
-	}
 	return res, nil
+}
+
+// readTenantEndpoints reads whether a tenant exists, holding it with a
+// key-share lock (see Ingest), and its active endpoints ordered by id with
+// only ID and Events set. Events have no foreign key to their tenant (they
+// outlive it), so ingest checks here that it exists now.
+func readTenantEndpoints(ctx context.Context, tx pgx.Tx, tenant string) (*tenantEndpoints, error) {
+	var id string
+	err := tx.QueryRow(ctx, "SELECT id FROM tenants WHERE id = $1 FOR KEY SHARE", tenant).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return &tenantEndpoints{}, nil
+	}
+	if err != nil {
+		return nil, translate(err)
+	}
+	eps, err := activeEndpoints(ctx, tx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	return &tenantEndpoints{exists: true, eps: eps}, nil
 }
 
 // matchingEndpoints returns the active endpoints of ev's tenant whose event
 // patterns match its type, ordered by id, with only ID and Events set.
 func matchingEndpoints(ctx context.Context, tx pgx.Tx, ev hook.Event) ([]hook.Endpoint, error) {
-	all, err := queryList(ctx, tx, func(s scanner) (hook.Endpoint, error) {
+	all, err := activeEndpoints(ctx, tx, ev.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	var eps []hook.Endpoint
+	for _, ep := range all {
+		if ep.Matches(ev.Type) {
+			eps = append(eps, ep)
+		}
+	}
+	return eps, nil
+}
+
+// activeEndpoints returns the active endpoints of a tenant, ordered by id,
+// with only ID and Events set.
+func activeEndpoints(ctx context.Context, tx pgx.Tx, tenant string) ([]hook.Endpoint, error) {
+	return queryList(ctx, tx, func(s scanner) (hook.Endpoint, error) {
 		var (
 			ep     hook.Endpoint
 			events string
@@ -114,17 +195,7 @@ func matchingEndpoints(ctx context.Context, tx pgx.Tx, ev hook.Event) ([]hook.En
 			return ep, fmt.Errorf("endpoint %s events: %w", ep.ID, err)
 		}
 		return ep, nil
-	}, "SELECT id, events FROM endpoints WHERE tenant_id = $1 AND status = 'active' ORDER BY id", ev.TenantID)
-	if err != nil {
-		return nil, err
-	}
-	var eps []hook.Endpoint
-	for _, ep := range all {
-		if ep.Matches(ev.Type) {
-			eps = append(eps, ep)
-		}
-	}
-	return eps, nil
+	}, "SELECT id, events FROM endpoints WHERE tenant_id = $1 AND status = 'active' ORDER BY id", tenant)
 }
 
 // seqEvent is an event with its position in the newest-first order.

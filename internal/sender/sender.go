@@ -110,10 +110,12 @@ func New(cfg Config) (*Client, error) {
 		DialContext:    c.dialer.DialContext,
 		DialTLSContext: c.dialTLS,
 		Protocols:      &protocols,
-		// Deliveries to one endpoint run up to its in-flight cap (default 8)
-		// at once; keep that many idle so a busy endpoint reuses connections.
+		// Deliveries to one host run up to the in-flight caps of all its
+		// endpoints at once (a platform's many endpoints often share a
+		// host); keep that many idle so that busy hosts reuse connections
+		// instead of dialing one per attempt.
 		MaxIdleConns:        1024,
-		MaxIdleConnsPerHost: 16,
+		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     90 * time.Second,
 		// The response is stored as received; gzip would also let a small
 		// response inflate past the read cap's intent.

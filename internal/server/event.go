@@ -39,13 +39,26 @@ func eventJSON(e hook.Event) eventOut {
 const idempotencyHeader = "Idempotency-Key"
 
 func (s *Server) createEvent(ctx context.Context, c *call[eventIn]) (reply, error) {
-	in := c.in
-	tenantID, err := tenantOf(c.key, in.TenantID)
+	ev, err := s.newEvent(c.key, c.in, c.r.Header.Get(idempotencyHeader))
 	if err != nil {
 		return reply{}, err
 	}
+	// The store checks that the tenant exists inside the ingest's own
+	// transaction, so a tenant deleted meanwhile cannot be missed.
+	res, err := s.store.Ingest(ctx, ev)
+	return s.ingestReply(ev, res, err)
+}
+
+// newEvent validates an event a caller sent, takes it from its tenant's
+// ingest allowance, and returns it ready to store, with an id. idemKey is
+// the Idempotency-Key header, if any.
+func (s *Server) newEvent(key hook.APIKey, in eventIn, idemKey string) (hook.Event, error) {
+	tenantID, err := tenantOf(key, in.TenantID)
+	if err != nil {
+		return hook.Event{}, err
+	}
 	var fe fieldErrors
-	if h := c.r.Header.Get(idempotencyHeader); h != "" {
+	if h := idemKey; h != "" {
 		switch {
 		case !hook.ValidID(h):
 			fe.add(idempotencyHeader, "must be 1 to 255 characters of A-Z, a-z, 0-9, _ and -")
@@ -63,19 +76,22 @@ func (s *Server) createEvent(ctx context.Context, c *call[eventIn]) (reply, erro
 	}
 	ev := hook.Event{ID: in.ID, TenantID: tenantID, Type: in.Type, Data: in.Data, CreatedAt: s.now()}
 	if err := fe.validate(ev.Validate()); err != nil {
-		return reply{}, err
+		return hook.Event{}, err
 	}
 	if err := s.limitIngest(tenantID); err != nil {
-		return reply{}, err
+		return hook.Event{}, err
 	}
 	if ev.ID == "" {
 		ev.ID = hook.NewID(hook.PrefixEvent)
 	}
-	// The store checks that the tenant exists inside the ingest's own
-	// transaction, so a tenant deleted meanwhile cannot be missed.
-	res, err := s.store.Ingest(ctx, ev)
+	return ev, nil
+}
+
+// ingestReply answers the ingest of ev, which the store answered with res
+// or err, and hands new deliveries to the dispatcher.
+func (s *Server) ingestReply(ev hook.Event, res hook.IngestResult, err error) (reply, error) {
 	if errors.Is(err, hook.ErrNotFound) {
-		return reply{}, invalid("tenantId", "no tenant %q exists", tenantID)
+		return reply{}, invalid("tenantId", "no tenant %q exists", ev.TenantID)
 	}
 	if err != nil {
 		return reply{}, fmt.Errorf("ingest: %w", err)

@@ -42,6 +42,7 @@ func routeTable(maxPayload int64) []route {
 		{"POST", "/v1/tenants/{id}/api-keys", admin, h((*Server).createAPIKey)},
 		{"GET", "/v1/tenants/{id}/api-keys", admin, h((*Server).listAPIKeys)},
 		{"DELETE", "/v1/tenants/{id}/api-keys/{keyId}", admin, h((*Server).deleteAPIKey)},
+		{"POST", "/v1/tenants/{id}/portal-links", admin, h((*Server).createPortalLink)},
 
 		{"POST", "/v1/webhook-endpoints", keyed, h((*Server).createEndpoint)},
 		{"GET", "/v1/webhook-endpoints", keyed, h((*Server).listEndpoints)},
@@ -56,6 +57,7 @@ func routeTable(maxPayload int64) []route {
 		{"POST", "/v1/webhook-endpoints/{id}/test", keyed, h((*Server).testEndpoint)},
 
 		{"POST", "/v1/events", opts{access: anyKey, maxBody: maxPayload}, h((*Server).createEvent)},
+		{"POST", "/v1/events/batch", opts{access: anyKey, maxBody: maxBatchBody}, h((*Server).createEvents)},
 		{"GET", "/v1/events", keyed, h((*Server).listEvents)},
 		{"GET", "/v1/events/{id}", keyed, h((*Server).getEvent)},
 		{"GET", "/v1/events/{id}/deliveries", keyed, h((*Server).listEventDeliveries)},
@@ -75,11 +77,15 @@ func routeTable(maxPayload int64) []route {
 	}
 }
 
-// routes registers the route table, and /metrics beside it. A process that
-// serves health only registers the routes outside /v1.
+// routes registers the route table, and beside it /metrics and the web
+// console, which are plain handlers. A process that serves health only
+// registers neither the API nor the console.
 func (s *Server) routes() {
 	if s.metrics != nil {
 		s.mux.Handle("GET /metrics", s.metrics) // counts only, no tenant data
+	}
+	if !s.healthOnly {
+		s.mux.Handle("/ui/", s.console) // the web console: its pages and actions are listed in internal/console
 	}
 	for _, r := range routeTable(s.maxPayload) {
 		if s.healthOnly && isAPI(r.pattern) {

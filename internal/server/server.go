@@ -60,6 +60,13 @@ type Config struct {
 	// the API as operational events (see opevent.go). It must not fail:
 	// the change is made when it is called.
 	Announce func(ctx context.Context, op hook.Operation)
+	// ConsoleKey is secret key material from which the web console derives
+	// the keys that sign its sessions and portal links (see console.go);
+	// nil means a random key for this process.
+	ConsoleKey []byte
+	// FrameAncestors are the origins that may frame the console's pages;
+	// none means framing is refused.
+	FrameAncestors []string
 }
 
 // Server serves the HTTP API. It is an http.Handler; the caller runs it in
@@ -78,6 +85,7 @@ type Server struct {
 	limiter    *tenantLimiter // nil: no per-tenant ingest limit
 	announcer  func(context.Context, hook.Operation)
 	mux        *http.ServeMux
+	console    webConsole // the web console of /ui/; see console.go
 }
 
 // New returns a Server for cfg.
@@ -121,6 +129,11 @@ func New(cfg Config) (*Server, error) {
 	if s.nowFunc == nil {
 		s.nowFunc = time.Now
 	}
+	con, err := newConsole(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.console = con
 	s.routes()
 	return s, nil
 }

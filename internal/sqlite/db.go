@@ -67,9 +67,12 @@ type DB struct {
 	w    *writer
 	lock *fileLock
 
-	// leasesCleared is set once the leases of processes that died are
-	// ended (see ClaimDeliveries); only write ops, which run one at a time
-	// on the writer goroutine, read and set it.
+	hot readStmts // prepared queries of the read pool, for the engine's hot path
+
+	// claimMu makes claims one at a time (see ClaimDeliveries).
+	// leasesCleared is set, under it, once the leases of processes that
+	// died are ended.
+	claimMu       sync.Mutex
 	leasesCleared bool
 
 	closeOnce sync.Once
@@ -188,6 +191,7 @@ func (db *DB) open(ctx context.Context, abs string, opts Options) error {
 		return fmt.Errorf("open database: %w", err)
 	}
 	db.read = read
+	db.hot.db = read
 	n := opts.ReadConns
 	if n <= 0 {
 		n = max(4, runtime.GOMAXPROCS(0))
@@ -230,7 +234,7 @@ func cloneValues(v url.Values) url.Values {
 // closes the connections and releases the lock. It is safe to call twice.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
-		errs := []error{db.w.close(), db.read.Close(), db.wdb.Close(), db.lock.release()}
+		errs := []error{db.w.close(), db.hot.close(), db.read.Close(), db.wdb.Close(), db.lock.release()}
 		db.closeErr = errors.Join(errs...)
 	})
 	return db.closeErr

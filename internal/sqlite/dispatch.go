@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -24,8 +23,12 @@ import (
 // a write, so no other claim can take the same rows or fill the same room
 // between this count and the update that follows.
 //
-// The cost is one probe of deliveries_pending per active endpoint and at
-// most ?4 rows read per endpoint, whatever the backlog: numbering every due
+// The cost is one probe of deliveries_pending per active endpoint and, per
+// endpoint with room, at most its fair share of the claim's limit (?4
+// divided among the endpoints with room, and at most ?5), so about ?4 rows
+// in all, whatever the backlog. An endpoint whose share is less than its
+// due deliveries gets the rest in the next claim; reading ?4 rows for each
+// endpoint instead cost several milliseconds at 100 endpoints. Numbering every due
 // delivery at once (a window over the due scan) cost 2ms at a backlog of
 // 1,000 and 23ms at 10,000, all of it on the writer. MATERIALIZED and CROSS
 // JOIN keep that plan: room first, then each endpoint's deliveries through
@@ -50,12 +53,25 @@ const claimQuery = `WITH room AS MATERIALIZED (
 			WHERE endpoint_id = r.endpoint_id AND status = 'pending' AND next_attempt_at <= ?1
 				AND (lease_until IS NULL OR lease_until <= ?1)
 			ORDER BY next_attempt_at, seq
-			LIMIT ?4)
+			LIMIT min(?5, ?4 / (SELECT count(*) FROM room WHERE n > 0) + 1))
 	)
 	SELECT seq, endpoint_id, timeout_ns FROM due
 	WHERE rn <= n
 	ORDER BY rn, next_attempt_at, seq
 	LIMIT ?4`
+
+// leaseQuery leases the deliveries whose seqs are in the JSON array ?1 at
+// ?2 (their endpoint's timeout plus the margin ?4, in nanoseconds), each if
+// it is still pending, not leased, and of an active endpoint (?3). The
+// unary + keeps the planner from the status index, which would visit every
+// pending delivery (TestLeasePlan).
+const leaseQuery = `UPDATE deliveries SET
+		claim_token = 'clm_' || lower(hex(randomblob(16))),
+		lease_until = ?2 + ((SELECT timeout_ns FROM endpoints e WHERE e.id = endpoint_id) + ?4) / 1000
+	WHERE seq IN (SELECT value FROM json_each(?1)) AND +status = 'pending'
+		AND (lease_until IS NULL OR lease_until <= ?2)
+		AND EXISTS (SELECT 1 FROM endpoints e WHERE e.id = endpoint_id AND e.status = ?3)
+	RETURNING ` + deliveryColumns + `, replays > 0, replay_status, unscheduled, claim_token, lease_until`
 
 // rateTokens is the tokens of an endpoint's rate-limit bucket at ?1: what
 // it held at rate_at plus what it gained since, at most a second's worth
@@ -65,121 +81,213 @@ const claimQuery = `WITH room AS MATERIALIZED (
 const rateTokens = `min(max(1.0, e.rate_limit),
 	coalesce(e.rate_tokens, max(1.0, e.rate_limit)) + max(0, ?1 - coalesce(e.rate_at, ?1)) * e.rate_limit / 1e6)`
 
-// ClaimDeliveries leases up to p.Limit due deliveries in one write; see
-// hook.Store.
+// ClaimDeliveries leases up to p.Limit due deliveries; see hook.Store.
+//
+// The claim query runs on a read connection, so that its cost (the most of
+// any statement of the engine) does not hold up the one writer, and one
+// write then leases what it picked, in one statement, each delivery only if
+// it is still pending, unleased and its endpoint active. Claims of this DB
+// take claimMu for both steps, and only claims lease deliveries or draw
+// from rate buckets, so the room and the tokens the query read are still
+// the room and the tokens at the write, less what completions freed since.
+// (The file's lock keeps every other process out.)
 //
 // The first claim of a DB first ends every lease in the file. Open holds
 // the file's lock, so no other process uses it, and any lease found was
 // taken by a process that has stopped; a restart need not wait for those
 // leases to expire. It is done here rather than in Open (which may run
 // before the lease columns exist) or Migrate (which may run again while
-// this process holds leases). Should the batch of that first claim fail to
-// commit, the old leases simply expire.
+// this process holds leases).
 func (db *DB) ClaimDeliveries(ctx context.Context, p hook.ClaimParams) ([]hook.Claim, error) {
 	if p.Limit <= 0 {
 		return nil, nil
 	}
-	now := hook.Timestamp(p.Now)
-	limits, err := json.Marshal(p.EndpointLimits)
-	if err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
-	}
-	if p.EndpointLimits == nil {
-		limits = []byte("{}")
-	}
-	var claims []hook.Claim
-	err = db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
-		if !db.leasesCleared {
-			_, err := tx.ExecContext(ctx,
-				"UPDATE deliveries SET claim_token = NULL, lease_until = NULL WHERE lease_until IS NOT NULL")
-			if err != nil {
-				return err
-			}
-		}
-		var err error
-		perEndpoint := p.Limit
-		if p.MaxPerEndpoint > 0 {
-			perEndpoint = min(p.MaxPerEndpoint, p.Limit)
-		}
-		claims, err = db.claim(ctx, tx, now, p.LeaseMargin, string(limits), p.Limit, perEndpoint)
-		if err == nil {
-			db.leasesCleared = true // the writer goroutine alone reads and sets it
-		}
-		return err
-	})
+	claims, err := db.claimDeliveries(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
 	return claims, nil
 }
 
-func (db *DB) claim(ctx context.Context, tx *wtx, now time.Time, margin time.Duration, limits string, limit, perEndpoint int) ([]hook.Claim, error) {
-	type pick struct {
-		seq      int64
-		endpoint string
-		timeout  time.Duration
+// claimPick is a delivery the claim query picked.
+type claimPick struct {
+	seq      int64
+	endpoint string
+}
+
+func (db *DB) claimDeliveries(ctx context.Context, p hook.ClaimParams) ([]hook.Claim, error) {
+	now := hook.Timestamp(p.Now)
+	limits := []byte("{}")
+	if p.EndpointLimits != nil {
+		var err error
+		if limits, err = json.Marshal(p.EndpointLimits); err != nil {
+			return nil, err
+		}
 	}
-	picks, err := queryList(ctx, tx, func(s scanner) (pick, error) {
-		var p pick
-		var ns int64
-		err := s.Scan(&p.seq, &p.endpoint, &ns)
-		p.timeout = time.Duration(ns)
-		return p, err
-	}, claimQuery, micros(now), hook.EndpointActive, limits, limit, perEndpoint)
-	if err != nil {
+	perEndpoint := p.Limit
+	if p.MaxPerEndpoint > 0 {
+		perEndpoint = min(p.MaxPerEndpoint, p.Limit)
+	}
+	db.claimMu.Lock()
+	defer db.claimMu.Unlock()
+	if !db.leasesCleared {
+		err := db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
+			_, err := tx.ExecContext(ctx,
+				"UPDATE deliveries SET claim_token = NULL, lease_until = NULL WHERE lease_until IS NOT NULL")
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		db.leasesCleared = true
+	}
+	picks, err := queryList(ctx, &db.hot, func(s scanner) (claimPick, error) {
+		var pk claimPick
+		var ns int64 // the endpoint's timeout, which the lease reads at the write
+		err := s.Scan(&pk.seq, &pk.endpoint, &ns)
+		return pk, err
+	}, claimQuery, micros(now), hook.EndpointActive, string(limits), p.Limit, perEndpoint)
+	if err != nil || len(picks) == 0 {
 		return nil, err
 	}
 	drawn := map[string]int{}
-	for _, pk := range picks {
+	seqs := make([]int64, len(picks))
+	for i, pk := range picks {
+		seqs[i] = pk.seq
 		drawn[pk.endpoint]++
 	}
-	for id, n := range drawn {
-		_, err := tx.ExecContext(ctx, `UPDATE endpoints AS e SET rate_tokens = `+rateTokens+` - ?2, rate_at = ?1
-			WHERE id = ?3 AND rate_limit > 0`, micros(now), n, id)
-		if err != nil {
-			return nil, err
-		}
+	seqList, err := json.Marshal(seqs)
+	if err != nil {
+		return nil, err
 	}
-	claims := make([]hook.Claim, 0, len(picks))
-	events := map[string]hook.Event{}
-	endpoints := map[string]hook.Endpoint{}
-	for _, pk := range picks {
-		c := hook.Claim{
-			Token:      "clm_" + rand.Text(),
-			LeaseUntil: hook.Timestamp(now.Add(pk.timeout + margin)),
+	type leased struct {
+		d      seqDelivery
+		replay hook.Replay
+		token  string
+		until  time.Time
+	}
+	got := map[int64]leased{}
+	err = db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
+		clear(got)
+		for id, n := range drawn {
+			_, err := tx.ExecContext(ctx, `UPDATE endpoints AS e SET rate_tokens = `+rateTokens+` - ?2, rate_at = ?1
+				WHERE id = ?3 AND rate_limit > 0`, micros(now), n, id)
+			if err != nil {
+				return err
+			}
 		}
-		d, err := scanDelivery(tx.QueryRowContext(ctx, `UPDATE deliveries SET claim_token = ?, lease_until = ?
-			WHERE seq = ? RETURNING `+deliveryColumns, c.Token, micros(c.LeaseUntil), pk.seq))
+		rows, err := tx.QueryContext(ctx, leaseQuery,
+			string(seqList), micros(now), hook.EndpointActive, p.LeaseMargin.Nanoseconds())
 		if err != nil {
-			return nil, err
+			return err
 		}
-		c.Delivery = d.Delivery
-		if c.Replay, err = claimReplay(ctx, tx, d.ID); err != nil {
-			return nil, err
-		}
-		ev, ok := events[d.EventID]
-		if !ok {
-			e, err := scanEvent(tx.QueryRowContext(ctx, "SELECT "+eventColumns+" FROM events WHERE id = ?", d.EventID))
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				l       leased
+				restore string
+				until   int64
+			)
+			l.d, err = scanDelivery(tailScanner{rows, []any{&l.replay.Queued, &restore, &l.replay.Unscheduled, &l.token, &until}})
 			if err != nil {
-				return nil, fmt.Errorf("event %s: %w", d.EventID, err)
+				return err
 			}
-			ev = e.Event
-			events[d.EventID] = ev
+			l.replay.RestoreStatus = hook.DeliveryStatus(restore)
+			l.until = fromMicros(until)
+			got[l.d.seq] = l
 		}
-		c.Event = ev
-		ep, ok := endpoints[pk.endpoint]
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Events never change and an endpoint's row is read as of now, so both
+	// are read after the write, off the writer.
+	var eventIDs, endpointIDs []string
+	for _, l := range got {
+		eventIDs = append(eventIDs, l.d.EventID)
+		endpointIDs = append(endpointIDs, l.d.EndpointID)
+	}
+	events, err := db.eventsByID(ctx, eventIDs)
+	if err != nil {
+		return nil, err
+	}
+	endpoints, err := db.endpointsByID(ctx, endpointIDs)
+	if err != nil {
+		return nil, err
+	}
+	claims := make([]hook.Claim, 0, len(got))
+	for _, pk := range picks { // in the query's fair order
+		l, ok := got[pk.seq]
 		if !ok {
-			ep, err = db.scanEndpoint(tx.QueryRowContext(ctx, "SELECT "+endpointColumns+" FROM endpoints WHERE id = ?", pk.endpoint))
-			if err != nil {
-				return nil, fmt.Errorf("endpoint %s: %w", pk.endpoint, err)
-			}
-			endpoints[pk.endpoint] = ep
+			continue // no longer due since the query read it
 		}
-		c.Endpoint = cloneEndpoint(ep)
-		claims = append(claims, c)
+		ev, okEv := events[l.d.EventID]
+		ep, okEp := endpoints[l.d.EndpointID]
+		if !okEv || !okEp {
+			// Deleted since the write, which canceled the delivery and
+			// ended its lease.
+			continue
+		}
+		claims = append(claims, hook.Claim{
+			Token: l.token, LeaseUntil: l.until, Delivery: l.d.Delivery, Replay: l.replay,
+			Event: ev, Endpoint: cloneEndpoint(ep),
+		})
 	}
 	return claims, nil
 }
+
+// eventsByID reads events by id in one query.
+func (db *DB) eventsByID(ctx context.Context, ids []string) (map[string]hook.Event, error) {
+	list, err := jsonList(ids)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := queryList(ctx, &db.hot, scanEvent,
+		"SELECT "+eventColumns+" FROM events WHERE id IN (SELECT value FROM json_each(?))", list)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]hook.Event, len(evs))
+	for _, e := range evs {
+		m[e.ID] = e.Event
+	}
+	return m, nil
+}
+
+// endpointsByID reads endpoints by id in one query.
+func (db *DB) endpointsByID(ctx context.Context, ids []string) (map[string]hook.Endpoint, error) {
+	list, err := jsonList(ids)
+	if err != nil {
+		return nil, err
+	}
+	eps, err := queryList(ctx, &db.hot, db.scanEndpoint,
+		"SELECT "+endpointColumns+" FROM endpoints WHERE id IN (SELECT value FROM json_each(?))", list)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]hook.Endpoint, len(eps))
+	for _, e := range eps {
+		m[e.ID] = e
+	}
+	return m, nil
+}
+
+// jsonList encodes the distinct strings of ids as a JSON array.
+func jsonList(ids []string) (string, error) {
+	slices.Sort(ids)
+	b, err := json.Marshal(slices.Compact(ids))
+	return string(b), err
+}
+
+// tailScanner scans a row as s would, with the columns after dest's into
+// extra.
+type tailScanner struct {
+	s     scanner
+	extra []any
+}
+
+func (x tailScanner) Scan(dest ...any) error { return x.s.Scan(append(dest, x.extra...)...) }
 
 // cloneEndpoint copies the maps and lists of e (nil stays nil), so that the
 // claims of one endpoint, which go to goroutines of their own, share none.
@@ -239,8 +347,33 @@ func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome)
 	t := hook.Timestamp(a.StartedAt)
 	end := hook.Timestamp(a.StartedAt.Add(a.Duration))
 	var disabled string
+	replay := 0
+	if o.Replay {
+		replay = 1
+	}
 	err = db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
-		endpoint, err := checkLease(ctx, tx, a.DeliveryID, token)
+		// One statement ends the lease, if token still holds it, and sets
+		// the outcome. A replayed attempt uses up one queued replay and
+		// counts as unscheduled (it spends no slot of the schedule); while
+		// replays remain queued (also those queued during the attempt) the
+		// delivery stays pending and due at once, keeping the outcome as
+		// the status to return to.
+		var endpoint string
+		err := tx.QueryRowContext(ctx, `UPDATE deliveries SET
+				attempt_count = ?1, updated_at = ?2, claim_token = NULL, lease_until = NULL,
+				replays = max(replays - ?3, 0), unscheduled = unscheduled + ?3,
+				status = CASE WHEN replays - ?3 > 0 THEN 'pending' ELSE ?4 END,
+				replay_status = CASE WHEN replays - ?3 > 0 THEN ?4 ELSE replay_status END,
+				next_attempt_at = CASE WHEN replays - ?3 > 0 THEN ?2 ELSE ?5 END
+			WHERE id = ?6 AND claim_token = ?7 RETURNING endpoint_id`,
+			a.Number, micros(end), replay, o.Status, next, a.DeliveryID, token).Scan(&endpoint)
+		if errors.Is(err, sql.ErrNoRows) {
+			_, err = checkLease(ctx, tx, a.DeliveryID, token)
+			if err == nil {
+				err = fmt.Errorf("delivery %s: lease not held: %w", a.DeliveryID, hook.ErrConflict)
+			}
+			return err
+		}
 		if err != nil {
 			return err
 		}
@@ -257,15 +390,6 @@ func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome)
 			a.Error, a.ErrorMessage, nullMicros(a.NextRetryAt), seq)
 		if err != nil {
 			return translate(err)
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?,
-			updated_at = ?, claim_token = NULL, lease_until = NULL WHERE id = ?`,
-			o.Status, a.Number, next, micros(end), a.DeliveryID)
-		if err != nil {
-			return err
-		}
-		if err := completeReplay(ctx, tx, a.DeliveryID, o.Replay, end); err != nil {
-			return err
 		}
 		disabled, err = recordHealth(ctx, tx, endpoint, t, o)
 		return err

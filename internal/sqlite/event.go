@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -18,23 +19,52 @@ import (
 // event and the other finds it (Duplicate). A zero CreatedAt means now; the
 // deliveries are due at CreatedAt.
 func (db *DB) Ingest(ctx context.Context, ev hook.Event) (hook.IngestResult, error) {
-	if ev.CreatedAt.IsZero() {
-		ev.CreatedAt = time.Now()
-	}
-	ev.CreatedAt = hook.Timestamp(ev.CreatedAt)
-	var res hook.IngestResult
-	err := db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
-		var err error
-		res, err = ingest(ctx, tx, ev)
-		return err
-	})
+	items, err := db.IngestBatch(ctx, []hook.Event{ev})
 	if err != nil {
-		return hook.IngestResult{}, fmt.Errorf("ingest: %w", err)
+		return hook.IngestResult{}, err
 	}
-	return res, nil
+	return items[0].Result, items[0].Err
 }
 
-func ingest(ctx context.Context, tx *wtx, ev hook.Event) (hook.IngestResult, error) {
+// IngestBatch ingests evs in one write; see hook.Store. An event refused
+// (its tenant does not exist) is refused before it writes anything, so it
+// needs no savepoint of its own. The tenants and their active endpoints
+// are read once per batch.
+func (db *DB) IngestBatch(ctx context.Context, evs []hook.Event) ([]hook.IngestItem, error) {
+	now := time.Now()
+	evs = slices.Clone(evs)
+	for i := range evs {
+		if evs[i].CreatedAt.IsZero() {
+			evs[i].CreatedAt = now
+		}
+		evs[i].CreatedAt = hook.Timestamp(evs[i].CreatedAt)
+	}
+	items := make([]hook.IngestItem, len(evs))
+	err := db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
+		tenants := map[string]*tenantEndpoints{}
+		for i, ev := range evs {
+			res, err := ingest(ctx, tx, ev, tenants)
+			if err != nil && !errors.Is(err, hook.ErrNotFound) {
+				return err
+			}
+			items[i] = hook.IngestItem{Result: res, Err: err}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	return items, nil
+}
+
+// tenantEndpoints is what a batch of ingests learnt of one tenant: whether
+// it exists, and its active endpoints.
+type tenantEndpoints struct {
+	exists bool
+	eps    []hook.Endpoint
+}
+
+func ingest(ctx context.Context, tx *wtx, ev hook.Event, tenants map[string]*tenantEndpoints) (hook.IngestResult, error) {
 	old, err := scanEvent(tx.QueryRowContext(ctx, "SELECT "+eventColumns+" FROM events WHERE id = ?", ev.ID))
 	if err == nil {
 		return hook.IngestResult{Event: old.Event, Duplicate: true}, nil
@@ -42,14 +72,14 @@ func ingest(ctx context.Context, tx *wtx, ev hook.Event) (hook.IngestResult, err
 	if !errors.Is(err, hook.ErrNotFound) {
 		return hook.IngestResult{}, err
 	}
-	// Events have no foreign key to their tenant (they outlive it), so
-	// check here that it exists now.
-	var exists bool
-	err = tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?)", ev.TenantID).Scan(&exists)
-	if err != nil {
-		return hook.IngestResult{}, err
+	te := tenants[ev.TenantID]
+	if te == nil {
+		if te, err = readTenantEndpoints(ctx, tx, ev.TenantID); err != nil {
+			return hook.IngestResult{}, err
+		}
+		tenants[ev.TenantID] = te
 	}
-	if !exists {
+	if !te.exists {
 		return hook.IngestResult{}, fmt.Errorf("tenant %s: %w", ev.TenantID, hook.ErrNotFound)
 	}
 	_, err = tx.ExecContext(ctx, "INSERT INTO events (id, tenant_id, type, data, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -57,12 +87,11 @@ func ingest(ctx context.Context, tx *wtx, ev hook.Event) (hook.IngestResult, err
 	if err != nil {
 		return hook.IngestResult{}, translate(err)
 	}
-	eps, err := matchingEndpoints(ctx, tx, ev)
-	if err != nil {
-		return hook.IngestResult{}, err
-	}
 	res := hook.IngestResult{Event: ev}
-	for _, ep := range eps {
+	for _, ep := range te.eps {
+		if !ep.Matches(ev.Type) {
+			continue
+		}
 		d := hook.NewDelivery(ev, ep, ev.CreatedAt)
 		if err := insertDelivery(ctx, tx, d); err != nil {
 			return hook.IngestResult{}, err
@@ -72,16 +101,22 @@ func ingest(ctx context.Context, tx *wtx, ev hook.Event) (hook.IngestResult, err
 	return res, nil
 }
 
-// matchingEndpoints returns the active endpoints of ev's tenant whose event
-// patterns match its type, ordered by id, with only ID and Events set.
-func matchingEndpoints(ctx context.Context, tx *wtx, ev hook.Event) ([]hook.Endpoint, error) {
+// readTenantEndpoints reads whether a tenant exists and its active
+// endpoints, ordered by id, with only ID and Events set. Events have no
+// foreign key to their tenant (they outlive it), so ingest checks here that
+// it exists now.
+func readTenantEndpoints(ctx context.Context, tx *wtx, tenant string) (*tenantEndpoints, error) {
+	te := &tenantEndpoints{}
+	err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?)", tenant).Scan(&te.exists)
+	if err != nil || !te.exists {
+		return te, err
+	}
 	rows, err := tx.QueryContext(ctx, "SELECT id, events FROM endpoints WHERE tenant_id = ? AND status = ? ORDER BY id",
-		ev.TenantID, hook.EndpointActive)
+		tenant, hook.EndpointActive)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var eps []hook.Endpoint
 	for rows.Next() {
 		var (
 			ep     hook.Endpoint
@@ -93,11 +128,9 @@ func matchingEndpoints(ctx context.Context, tx *wtx, ev hook.Event) ([]hook.Endp
 		if err := json.Unmarshal([]byte(events), &ep.Events); err != nil {
 			return nil, fmt.Errorf("endpoint %s events: %w", ep.ID, err)
 		}
-		if ep.Matches(ev.Type) {
-			eps = append(eps, ep)
-		}
+		te.eps = append(te.eps, ep)
 	}
-	return eps, rows.Err()
+	return te, rows.Err()
 }
 
 // seqEvent is an event with its position in the newest-first order.
@@ -170,4 +203,20 @@ func (db *DB) ListEvents(ctx context.Context, f hook.EventFilter) (hook.Page[hoo
 		out.Items[i] = e.Event
 	}
 	return out, nil
+}
+
+// matchingEndpoints returns the active endpoints of ev's tenant whose event
+// patterns match its type, ordered by id, with only ID and Events set.
+func matchingEndpoints(ctx context.Context, tx *wtx, ev hook.Event) ([]hook.Endpoint, error) {
+	te, err := readTenantEndpoints(ctx, tx, ev.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	var eps []hook.Endpoint
+	for _, ep := range te.eps {
+		if ep.Matches(ev.Type) {
+			eps = append(eps, ep)
+		}
+	}
+	return eps, nil
 }

@@ -101,36 +101,6 @@ func (db *DB) ReplayEvent(ctx context.Context, eventID string, endpointIDs []str
 	return out, nil
 }
 
-// claimReplay reads the replay state of the delivery id just claimed.
-func claimReplay(ctx context.Context, tx *wtx, id string) (hook.Replay, error) {
-	var (
-		r      hook.Replay
-		status string
-	)
-	err := tx.QueryRowContext(ctx, "SELECT replays > 0, replay_status, unscheduled FROM deliveries WHERE id = ?", id).
-		Scan(&r.Queued, &status, &r.Unscheduled)
-	r.RestoreStatus = hook.DeliveryStatus(status)
-	return r, err
-}
-
-// completeReplay follows the update of a completed attempt: a replay uses
-// up one queued replay and does not count toward the schedule, and while
-// replays remain queued (also those queued during the attempt) the
-// delivery stays pending and due at now, keeping the status just set as
-// the one to return to.
-func completeReplay(ctx context.Context, tx *wtx, id string, replay bool, now time.Time) error {
-	if replay {
-		_, err := tx.ExecContext(ctx, `UPDATE deliveries SET replays = max(replays - 1, 0), unscheduled = unscheduled + 1
-			WHERE id = ?`, id)
-		if err != nil {
-			return err
-		}
-	}
-	_, err := tx.ExecContext(ctx, `UPDATE deliveries SET replay_status = status, status = 'pending', next_attempt_at = ?
-		WHERE id = ? AND replays > 0`, micros(now), id)
-	return err
-}
-
 const jobColumns = `id, tenant_id, kind, endpoint_id, since, until, status, total, done, error, created_at, finished_at`
 
 func scanJob(s scanner) (hook.Job, error) {

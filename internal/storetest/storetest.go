@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) hook.Store) {
 	t.Run("APIKey", func(t *testing.T) { testAPIKeys(t, open) })
 	t.Run("Endpoint", func(t *testing.T) { testEndpoints(t, open) })
 	t.Run("Ingest", func(t *testing.T) { testIngest(t, open) })
+	t.Run("IngestBatch", func(t *testing.T) { testIngestBatch(t, open) })
 	t.Run("Event", func(t *testing.T) { testEvents(t, open) })
 	t.Run("Delivery", func(t *testing.T) { testDeliveries(t, open) })
 	t.Run("EventType", func(t *testing.T) { testEventTypes(t, open) })

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/pgtest"
+	"github.com/heraldhq/herald/internal/seal"
+)
+
+// BenchmarkThroughput measures deliveries as fast as they go: `herald
+// serve` (in this process) with 10 tenants of 10 endpoints each, every
+// endpoint subscribed to a type of its own; producers post events of about
+// 1 KiB in batches of 50 through POST /v1/events/batch, each event matching
+// one endpoint, round robin. The receiver verifies every signature. It
+// reports deliveries/s (the timer stops once all have arrived) and the
+// ingest-to-receipt percentiles, measured from just before each batch's
+// POST.
+//
+//	go test -run '^$' -bench Throughput -benchtime 20000x -count 3 ./cmd/herald/
+func BenchmarkThroughput(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchThroughput(b, false) })
+	b.Run("postgres", func(b *testing.B) { benchThroughput(b, true) })
+}
+
+func benchThroughput(b *testing.B, postgres bool) {
+	const (
+		tenants   = 10
+		endpoints = 10
+		batch     = 50
+		producers = 8
+	)
+	rc := newReceiver(b, nil)
+	const admin = "bench-admin-key-0123456789abcdef"
+	args := []string{"--allow-destinations", "127.0.0.1/32", "--admin-key", admin}
+	if postgres {
+		args = append(args, "--database", pgtest.URL(b), "--secret-key", seal.NewKey())
+	}
+	url := startServe(b, b.TempDir(), args...).url
+	type target struct{ tenant, typ, path string }
+	var targets []target
+	for t := range tenants {
+		tenant := fmt.Sprintf("t%d", t)
+		if code := call(b, "POST", url+"/v1/tenants", admin, map[string]any{"id": tenant}, nil); code != 201 {
+			b.Fatalf("create tenant: %d", code)
+		}
+		for e := range endpoints {
+			typ := fmt.Sprintf("bench.e%d", e)
+			path := fmt.Sprintf("/%s/e%d", tenant, e)
+			addEndpoint(b, url, admin, rc, path, map[string]any{"tenantId": tenant, "events": []string{typ}, "maxInFlight": 64})
+			targets = append(targets, target{tenant, typ, path})
+		}
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 60 * time.Second}
+	b.Cleanup(client.CloseIdleConnections)
+	pad := strings.Repeat("x", 900)
+
+	type sent struct {
+		path, id string
+		at       time.Time
+	}
+	var (
+		next atomic.Int64
+		mu   sync.Mutex
+		all  []sent
+		run  = time.Now().UnixNano()
+	)
+	base := rc.distinct()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for range producers {
+		wg.Go(func() {
+			var mine []sent
+			for {
+				first := int(next.Add(batch)) - batch
+				if first >= b.N {
+					break
+				}
+				n := min(batch, b.N-first)
+				evs := make([]map[string]any, n)
+				ids := make([]sent, n)
+				for i := range n {
+					tg := targets[(first+i)%len(targets)]
+					id := fmt.Sprintf("evt_%d_%d", run, first+i)
+					evs[i] = map[string]any{"id": id, "tenantId": tg.tenant, "type": tg.typ,
+						"data": map[string]any{"n": first + i, "pad": pad}}
+					ids[i] = sent{path: tg.path, id: id}
+				}
+				body, _ := json.Marshal(map[string]any{"events": evs})
+				req, _ := http.NewRequest("POST", url+"/v1/events/batch", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+admin)
+				at := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Errorf("POST batch: %v", err)
+					return
+				}
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || bytes.Count(raw, []byte(`"status":202`)) != n {
+					b.Errorf("POST batch: %d %.300s", resp.StatusCode, raw)
+					return
+				}
+				for i := range ids {
+					ids[i].at = at
+				}
+				mine = append(mine, ids...)
+			}
+			mu.Lock()
+			all = append(all, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if b.Failed() {
+		return
+	}
+	if !rc.waitUntil(120*time.Second, func() bool { return len(rc.first) >= base+len(all) }) {
+		b.Fatalf("only %d of %d deliveries arrived within 120s", rc.distinct()-base, len(all))
+	}
+	b.StopTimer()
+	rc.mu.Lock()
+	lat := make([]time.Duration, 0, len(all))
+	for _, s := range all {
+		got, ok := rc.first[receipt{s.path, s.id}]
+		if !ok {
+			rc.mu.Unlock()
+			b.Fatalf("event %s never arrived at %s", s.id, s.path)
+		}
+		lat = append(lat, got.Sub(s.at))
+	}
+	bad := rc.badSigs
+	rc.mu.Unlock()
+	if bad != 0 {
+		b.Fatalf("%d requests failed verification", bad)
+	}
+	slices.Sort(lat)
+	ms := func(q int) float64 { return float64(lat[min(len(lat)-1, len(lat)*q/100)].Microseconds()) / 1000 }
+	b.ReportMetric(float64(len(lat))/b.Elapsed().Seconds(), "deliveries/s")
+	b.ReportMetric(ms(50), "p50-ms")
+	b.ReportMetric(ms(99), "p99-ms")
+}

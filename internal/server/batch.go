@@ -1,0 +1,115 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/heraldhq/herald/internal/hook"
+)
+
+// Limits of POST /v1/events/batch.
+const (
+	MaxBatchEvents = 500
+	maxBatchBody   = 16 << 20
+)
+
+// batchIn is the body of POST /v1/events/batch. Each event stays raw until
+// it is decoded on its own, so that one malformed event is refused alone.
+type batchIn struct {
+	Events []json.RawMessage `json:"events"`
+}
+
+// batchItem answers one event of a batch: the status and body that POST
+// /v1/events would have answered it with.
+type batchItem struct {
+	Status int       `json:"status"`
+	Event  *eventOut `json:"event,omitempty"`
+	Error  *problem  `json:"error,omitempty"`
+}
+
+type batchOut struct {
+	Data []batchItem `json:"data"`
+}
+
+// createEvents ingests up to MaxBatchEvents events. Each is validated and
+// idempotent as a single POST /v1/events; the valid ones are committed
+// together in one store transaction, and the invalid ones are refused
+// alone, each with its problem, in request order. The answer is 200 unless
+// the request as a whole is refused (malformed, too large, too many
+// events), with nothing stored, or the store fails. After a 503 the batch
+// may have been stored; retrying it is safe when every event has its id.
+func (s *Server) createEvents(ctx context.Context, c *call[batchIn]) (reply, error) {
+	if c.r.Header.Get(idempotencyHeader) != "" {
+		return reply{}, invalid(idempotencyHeader, "is not used by a batch; give each event its id")
+	}
+	switch n := len(c.in.Events); {
+	case n == 0:
+		return reply{}, invalid("events", "must hold at least one event")
+	case n > MaxBatchEvents:
+		return reply{}, invalid("events", "holds %d events; a batch holds at most %d", n, MaxBatchEvents)
+	}
+	out := make([]batchItem, len(c.in.Events))
+	var (
+		evs   []hook.Event
+		index []int // index[j] is the position in the request of evs[j]
+		limit *rateLimited
+	)
+	for i, raw := range c.in.Events {
+		ev, err := s.batchEvent(c.key, raw)
+		if err != nil {
+			if rl, ok := errors.AsType[*rateLimited](err); ok {
+				limit = rl
+			}
+			out[i] = s.itemProblem(c.r, err)
+			continue
+		}
+		evs = append(evs, ev)
+		index = append(index, i)
+	}
+	if len(evs) > 0 {
+		items, err := s.store.IngestBatch(ctx, evs)
+		if err != nil {
+			return reply{}, fmt.Errorf("ingest batch: %w", err)
+		}
+		for j, it := range items {
+			rep, err := s.ingestReply(evs[j], it.Result, it.Err)
+			if err != nil {
+				out[index[j]] = s.itemProblem(c.r, err)
+				continue
+			}
+			e := rep.body.(eventOut)
+			out[index[j]] = batchItem{Status: rep.status, Event: &e}
+		}
+	}
+	rep := ok(batchOut{Data: out})
+	if limit != nil {
+		rep.header = http.Header{"Retry-After": {limit.retryAfter()}}
+	}
+	return rep, nil
+}
+
+// batchEvent decodes and validates one event of a batch.
+func (s *Server) batchEvent(key hook.APIKey, raw json.RawMessage) (hook.Event, error) {
+	if int64(len(raw)) > s.maxPayload {
+		return hook.Event{}, &statusError{http.StatusRequestEntityTooLarge, typeTooLarge,
+			fmt.Sprintf("the event is larger than %d bytes", s.maxPayload), nil}
+	}
+	var in eventIn
+	if err := decodeJSON(raw, &in); err != nil {
+		return hook.Event{}, err
+	}
+	return s.newEvent(key, in, "")
+}
+
+// itemProblem is the answer to one refused event of a batch. An error that
+// is not the client's is logged, as writeProblem would.
+func (s *Server) itemProblem(r *http.Request, err error) batchItem {
+	p := problemFor(err)
+	if p.Status >= 500 {
+		s.log.ErrorContext(r.Context(), "batch event failed", "path", r.URL.Path, "err", err)
+	}
+	return batchItem{Status: p.Status, Error: &p}
+}
