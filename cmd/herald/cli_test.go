@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -251,5 +254,46 @@ func TestCLICompletion(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "table\njson\n") {
 		t.Errorf("completion of -o = %q, want table and json", out.String())
+	}
+}
+
+// TestCLIBinary runs the built binary: an event from standard input, and
+// the exit statuses the process itself returns.
+func TestCLIBinary(t *testing.T) {
+	t.Parallel()
+	bin, err := buildHerald()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newCLIEnv(t, "--role", "api")
+	e.ok(t, "tenants", "create", "acme")
+	herald := func(stdin string, args ...string) (string, int) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = []string{"HERALD_URL=" + e.proxy, "HERALD_KEY=" + e.srv.adminKey}
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	out, code := herald(`{"tenantId": "acme", "type": "payout.paid", "data": {"payoutId": "po_44"}}`, "events", "send", "-f", "-", "-o", "json")
+	var ev client.Event
+	if code != 0 || json.Unmarshal([]byte(out), &ev) != nil || ev.TenantID != "acme" {
+		t.Fatalf("events send -f -: exit %d, %s", code, out)
+	}
+	for _, tt := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"events", "get", ev.ID}, 0},
+		{[]string{"events", "get", "evt_nope"}, 1},
+		{[]string{"events", "get"}, 2},
+		{[]string{"events", "get", ev.ID, "--server", "http://127.0.0.1:1"}, 3},
+	} {
+		if out, code := herald("", tt.args...); code != tt.code {
+			t.Errorf("herald %s: exit %d, want %d\n%s", strings.Join(tt.args, " "), code, tt.code, out)
+		}
 	}
 }
