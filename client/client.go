@@ -116,8 +116,8 @@ func (c *Client) do(ctx context.Context, r request, out any) (int, error) {
 		}
 	}
 	u := *c.base
-	u.Path = c.base.Path + r.path
-	u.RawPath = c.base.EscapedPath() + r.path
+	u.RawPath = c.base.EscapedPath() + r.path // r.path is escaped: an id may hold "/" or "%"
+	u.Path, _ = url.PathUnescape(u.RawPath)   // PathEscape'd segments always unescape
 	u.RawQuery = r.query.Encode()
 	retries := 0
 	if r.idempotent || r.method == http.MethodGet || r.method == http.MethodDelete {

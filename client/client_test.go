@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -125,6 +126,7 @@ func TestClientRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	var p *client.Problem
 	res, err := c.SendEvents(ctx, []client.EventInput{
 		{ID: "evt_b1", TenantID: "acme", Type: "payout.paid", Data: json.RawMessage(`{}`)},
 		{TenantID: "acme", Type: "not a type", Data: json.RawMessage(`{}`)},
@@ -141,9 +143,17 @@ func TestClientRoundTrip(t *testing.T) {
 		t.Errorf("CreatePortalLink = %+v, %v", link, err)
 	}
 
+	// An id is one path segment however it is spelled.
+	if _, err := c.GetTenant(ctx, "a/b?c"); !errors.As(err, &p) || p.Status != 404 || !strings.Contains(p.Detail, `"a/b?c"`) {
+		t.Errorf("GetTenant(a/b?c) = %v, want a 404 naming the id", err)
+	}
+	doc, err := c.OpenAPI(ctx)
+	if err != nil || !json.Valid(doc) || !bytes.Contains(doc, []byte(`"openapi"`)) {
+		t.Errorf("OpenAPI = %.60s…, %v", doc, err)
+	}
+
 	// A tenant key may not list tenants: a 403 problem.
 	_, err = tc.ListTenants(ctx, client.ListParams{})
-	var p *client.Problem
 	if !errors.As(err, &p) || p.Status != 403 || p.Type != client.ProblemForbidden {
 		t.Fatalf("ListTenants with a tenant key: %v, want a 403 problem", err)
 	}
