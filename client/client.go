@@ -49,8 +49,11 @@ type Retry struct {
 	MaxWait time.Duration
 }
 
-// DefaultRetry is the retry policy of a new Client.
-var DefaultRetry = Retry{Max: 3, Wait: 500 * time.Millisecond, MaxWait: 30 * time.Second}
+// DefaultRetry returns the retry policy of a new Client: three retries,
+// from half a second apart, waiting at most 30 seconds for any one.
+func DefaultRetry() Retry {
+	return Retry{Max: 3, Wait: 500 * time.Millisecond, MaxWait: 30 * time.Second}
+}
 
 // Option configures a Client.
 type Option func(*Client)
@@ -75,7 +78,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("client: base URL %q is not an absolute http or https URL", baseURL)
 	}
-	c := &Client{base: u, hc: &http.Client{Timeout: time.Minute}, retry: DefaultRetry, agent: "herald-go-client"}
+	c := &Client{base: u, hc: &http.Client{Timeout: time.Minute}, retry: DefaultRetry(), agent: "herald-go-client"}
 	for _, o := range opts {
 		o(c)
 	}

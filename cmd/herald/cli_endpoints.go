@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -123,7 +124,9 @@ func (e *apiEnv) endpointListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pg, err := cl.ListEndpoints(ctxOf(cmd), client.EndpointFilter{ListParams: lf.params(), TenantID: tenant})
+			pg, err := fetchList(ctxOf(cmd), &lf, func(ctx context.Context, lp client.ListParams) (client.Page[client.Endpoint], error) {
+				return cl.ListEndpoints(ctx, client.EndpointFilter{ListParams: lp, TenantID: tenant})
+			})
 			if err != nil {
 				return err
 			}

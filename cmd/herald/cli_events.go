@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -28,7 +30,9 @@ func (e *apiEnv) eventsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pg, err := cl.ListEventDeliveries(ctxOf(cmd), a[0], lf.params())
+			pg, err := fetchList(ctxOf(cmd), &lf, func(ctx context.Context, lp client.ListParams) (client.Page[client.Delivery], error) {
+				return cl.ListEventDeliveries(ctx, a[0], lp)
+			})
 			if err != nil {
 				return err
 			}
@@ -64,7 +68,10 @@ func (e *apiEnv) eventSendCmd() *cobra.Command {
 		Long: `Send hands Herald an event. --file reads the whole request, such as
 {"type": "payout.paid", "data": {…}}; or give --type and --data. Flags
 given with --file override its fields. Give --id to send idempotently: a
-repeat answers with the first event.`,
+repeat answers with the first event.
+
+A file of {"events": [{…}, …]} is sent in batches of 500, with a result
+printed for each event; if any is refused the command exits 1.`,
 		Example: `  herald events send --type payout.paid --data '{"payoutId": "po_44"}'
   echo '{"type": "payout.paid", "data": {}}' | herald events send --file -`,
 		Args: args(cobra.NoArgs),
@@ -75,8 +82,14 @@ repeat answers with the first event.`,
 				if err != nil {
 					return usageError{fmt.Errorf("events send: %w", err)}
 				}
-				if err := json.Unmarshal(b, &in); err != nil {
-					return usageError{fmt.Errorf("events send: %s is not an event as JSON: %v", file, err)}
+				var batch struct {
+					Events []client.EventInput `json:"events"`
+				}
+				if decodeStrict(b, &batch) == nil && batch.Events != nil {
+					return e.sendBatch(cmd, batch.Events, tenant)
+				}
+				if err := decodeStrict(b, &in); err != nil {
+					return usageError{fmt.Errorf("events send: %s is not an event, nor {\"events\": [...]}: %v", file, err)}
 				}
 			}
 			if data != "" {
@@ -115,6 +128,61 @@ repeat answers with the first event.`,
 	return cmd
 }
 
+// decodeStrict decodes JSON, refusing fields v lacks, as the server does.
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+// sendBatch sends a file's events in batches of client.MaxBatch and prints
+// a result for each; some refused make the command fail after printing.
+func (e *apiEnv) sendBatch(cmd *cobra.Command, events []client.EventInput, tenant string) error {
+	if len(events) == 0 {
+		return usageError{fmt.Errorf("events send: the file's events list is empty")}
+	}
+	for i := range events {
+		if events[i].TenantID == "" {
+			events[i].TenantID = tenant
+		}
+	}
+	cl, err := e.client()
+	if err != nil {
+		return err
+	}
+	var results []client.BatchResult
+	for start := 0; start < len(events); start += client.MaxBatch {
+		res, err := cl.SendEvents(ctxOf(cmd), events[start:min(start+client.MaxBatch, len(events))])
+		if err != nil {
+			return err
+		}
+		results = append(results, res...)
+	}
+	refused := 0
+	err = e.print(results, func(tw *tableWriter) {
+		tw.row("#", "STATUS", "EVENT", "TYPE", "PROBLEM")
+		for i, r := range results {
+			id, typ, prob := "-", events[i].Type, "-"
+			if r.Event != nil {
+				id = r.Event.ID
+			}
+			if r.Error != nil {
+				prob = r.Error.Error()
+			}
+			tw.row(strconv.Itoa(i+1), strconv.Itoa(r.Status), id, dash(typ), prob)
+		}
+	})
+	for _, r := range results {
+		if r.Status >= 300 {
+			refused++
+		}
+	}
+	if err == nil && refused > 0 {
+		err = fmt.Errorf("%d of %d events were refused", refused, len(results))
+	}
+	return err
+}
+
 func (e *apiEnv) eventListCmd() *cobra.Command {
 	var lf listFlags
 	var tenant, typ, since, until string
@@ -134,7 +202,9 @@ func (e *apiEnv) eventListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pg, err := cl.ListEvents(ctxOf(cmd), client.EventFilter{ListParams: lf.params(), TenantID: tenant, Type: typ, Since: s, Until: u})
+			pg, err := fetchList(ctxOf(cmd), &lf, func(ctx context.Context, lp client.ListParams) (client.Page[client.Event], error) {
+				return cl.ListEvents(ctx, client.EventFilter{ListParams: lp, TenantID: tenant, Type: typ, Since: s, Until: u})
+			})
 			if err != nil {
 				return err
 			}
@@ -180,12 +250,14 @@ func (e *apiEnv) deliveriesCmd() *cobra.Command {
 			if f.Until, err = parseTimeArg("until", until, now); err != nil {
 				return err
 			}
-			f.ListParams = lf.params()
 			cl, err := e.client()
 			if err != nil {
 				return err
 			}
-			pg, err := cl.ListDeliveries(ctxOf(cmd), f)
+			pg, err := fetchList(ctxOf(cmd), &lf, func(ctx context.Context, lp client.ListParams) (client.Page[client.Delivery], error) {
+				f.ListParams = lp
+				return cl.ListDeliveries(ctx, f)
+			})
 			if err != nil {
 				return err
 			}
@@ -238,7 +310,9 @@ func (e *apiEnv) deliveriesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pg, err := cl.ListDeliveryAttempts(ctxOf(cmd), a[0], alf.params())
+			pg, err := fetchList(ctxOf(cmd), &alf, func(ctx context.Context, lp client.ListParams) (client.Page[client.Attempt], error) {
+				return cl.ListDeliveryAttempts(ctx, a[0], lp)
+			})
 			if err != nil {
 				return err
 			}

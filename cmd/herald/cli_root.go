@@ -161,11 +161,35 @@ func printPage[T any](e *apiEnv, pg client.Page[T], header []string, row func(T)
 type listFlags struct {
 	limit  int
 	cursor string
+	all    bool
 }
 
 func (l *listFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&l.limit, "limit", 0, "items per page, 1 to 250 (default 50)")
 	fs.StringVar(&l.cursor, "cursor", "", "the page after the one that printed this cursor")
+	fs.BoolVar(&l.all, "all", false, "every page, from --cursor (or the first) to the last")
+}
+
+// fetchList gets the page the flags ask for, or with --all every page
+// from there on, as one page.
+func fetchList[T any](ctx context.Context, l *listFlags, fetch func(context.Context, client.ListParams) (client.Page[T], error)) (client.Page[T], error) {
+	if !l.all {
+		return fetch(ctx, l.params())
+	}
+	out := client.Page[T]{Data: []T{}}
+	for it, err := range client.All(ctx, func(ctx context.Context, cursor string) (client.Page[T], error) {
+		lp := l.params()
+		if cursor != "" {
+			lp.Cursor = cursor
+		}
+		return fetch(ctx, lp)
+	}) {
+		if err != nil {
+			return client.Page[T]{}, err
+		}
+		out.Data = append(out.Data, it)
+	}
+	return out, nil
 }
 
 func (l *listFlags) params() client.ListParams {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -39,7 +40,7 @@ func (e *apiEnv) tenantsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pg, err := cl.ListTenants(ctxOf(cmd), lf.params())
+			pg, err := fetchList(ctxOf(cmd), &lf, cl.ListTenants)
 			if err != nil {
 				return err
 			}
@@ -84,7 +85,9 @@ func (e *apiEnv) keysCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pg, err := cl.ListAPIKeys(ctxOf(cmd), a[0], lf.params())
+			pg, err := fetchList(ctxOf(cmd), &lf, func(ctx context.Context, lp client.ListParams) (client.Page[client.APIKey], error) {
+				return cl.ListAPIKeys(ctx, a[0], lp)
+			})
 			if err != nil {
 				return err
 			}

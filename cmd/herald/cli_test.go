@@ -33,6 +33,11 @@ func TestCLIWalk(t *testing.T) {
 	if out := e.ok(t, "tenants", "get", "acme"); !regexp.MustCompile(`metadata\s+plan=gold`).MatchString(out) {
 		t.Errorf("tenants get printed %q", out)
 	}
+	var all client.Page[client.Tenant]
+	e.json(t, &all, "tenants", "list", "--all", "--limit", "1")
+	if len(all.Data) != 2 || !hasTenant(all.Data, "acme") || all.NextCursor != nil {
+		t.Errorf("tenants list --all --limit 1 = %+v, want acme and Herald's own tenant, one page at a time", all)
+	}
 	var key client.NewAPIKey
 	e.json(t, &key, "keys", "create", "acme")
 	if !strings.HasPrefix(key.Key, "hkt_") {
@@ -99,7 +104,7 @@ func TestCLIWalk(t *testing.T) {
 	// Inspect: the delivery succeeds.
 	var ds client.Page[client.Delivery]
 	eventually(t, 20*time.Second, "the delivery succeeded", func() bool {
-		e.json(t, &ds, "deliveries", "list", "--event", ev.ID)
+		e.json(t, &ds, "deliveries", "list", "--event", ev.ID, "--all")
 		return len(ds.Data) == 1 && ds.Data[0].Status == "succeeded"
 	})
 	dlv := ds.Data[0].ID
@@ -151,13 +156,26 @@ func TestCLIWalk(t *testing.T) {
 		t.Errorf("tail coloured output that is not a terminal: %q", out)
 	}
 
+	// A batch file: each event gets its result; one refused fails the command.
+	batch := filepath.Join(t.TempDir(), "batch.json")
+	if err := os.WriteFile(batch, []byte(`{"events": [
+		{"id": "evt_b1", "type": "payout.paid", "data": {"payoutId": "po_b1"}},
+		{"type": "not a type", "data": {}}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run(t, nil, "events", "send", "--file", batch)
+	if r.code != 1 || !regexp.MustCompile(`(?m)^1\s+202\s+evt_b1\s`).MatchString(r.stdout) ||
+		!regexp.MustCompile(`(?m)^2\s+400\s+-\s+not a type\s+400 Bad Request`).MatchString(r.stdout) || !strings.Contains(r.stderr, "1 of 2 events were refused") {
+		t.Errorf("events send of a batch: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+
 	// Recover: events sent while the endpoint was disabled get a delivery.
 	if out := e.ok(t, "endpoints", "disable", ep.ID, "--reason", "maintenance"); !regexp.MustCompile(`disabledReason\s+maintenance`).MatchString(out) {
 		t.Errorf("endpoints disable printed %q", out)
 	}
 	e.json(t, &ev, "events", "send", "--type", "payout.paid", "--data", `{"payoutId":"po_46"}`)
 	e.ok(t, "endpoints", "enable", ep.ID)
-	r := e.run(t, nil, "endpoints", "recover", ep.ID, "--since", "1h", "--wait", "--poll-interval", "20ms")
+	r = e.run(t, nil, "endpoints", "recover", ep.ID, "--since", "1h", "--wait", "--poll-interval", "20ms")
 	if r.code != 0 || !regexp.MustCompile(`status\s+succeeded`).MatchString(r.stdout) || !strings.Contains(r.stderr, "100% ") {
 		t.Fatalf("endpoints recover --wait: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
