@@ -63,7 +63,16 @@ func (e *apiEnv) tenantsCmd() *cobra.Command {
 			return e.done(cmd, "deleted tenant "+a[0], func(c *client.Client) error { return c.DeleteTenant(ctxOf(cmd), a[0]) })
 		},
 	}
-	c.AddCommand(create, list, get, del)
+	var link client.PortalLinkInput
+	portal := &cobra.Command{
+		Use: "portal-link ID", Short: "A signed link to the tenant's portal in the web console", Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			return e.call(cmd, func(c *client.Client) (any, error) { return c.CreatePortalLink(ctxOf(cmd), a[0], link) }, fieldRows)
+		},
+	}
+	portal.Flags().StringVar(&link.ExpiresIn, "expires-in", "", "how long the link works, such as 1h (default: the server's)")
+	portal.Flags().BoolVar(&link.ReadOnly, "read-only", false, "the portal shows but does not change")
+	c.AddCommand(create, list, get, del, portal)
 	return c
 }
 

@@ -38,6 +38,11 @@ func TestCLIWalk(t *testing.T) {
 	if len(all.Data) != 2 || !hasTenant(all.Data, "acme") || all.NextCursor != nil {
 		t.Errorf("tenants list --all --limit 1 = %+v, want acme and Herald's own tenant, one page at a time", all)
 	}
+	var link client.PortalLink
+	e.json(t, &link, "tenants", "portal-link", "acme", "--expires-in", "10m", "--read-only")
+	if !strings.HasPrefix(link.URL, e.srv.url) || link.ExpiresAt.IsZero() {
+		t.Errorf("tenants portal-link = %+v, want a link to %s", link, e.srv.url)
+	}
 	var key client.NewAPIKey
 	e.json(t, &key, "keys", "create", "acme")
 	if !strings.HasPrefix(key.Key, "hkt_") {
