@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,8 +28,8 @@ func (db *DB) Ingest(ctx context.Context, ev hook.Event) (hook.IngestResult, err
 }
 
 // IngestBatch ingests evs in one write; see hook.Store. An event refused
-// (its tenant does not exist) is refused before it writes anything, so it
-// needs no savepoint of its own. The tenants and their active endpoints
+// (its tenant does not exist) deletes the row it inserted, so it needs no
+// savepoint of its own. The tenants and their active endpoints
 // are read once per batch.
 func (db *DB) IngestBatch(ctx context.Context, evs []hook.Event) ([]hook.IngestItem, error) {
 	now := time.Now()
@@ -65,12 +66,21 @@ type tenantEndpoints struct {
 }
 
 func ingest(ctx context.Context, tx *wtx, ev hook.Event, tenants map[string]*tenantEndpoints) (hook.IngestResult, error) {
-	old, err := scanEvent(tx.QueryRowContext(ctx, "SELECT "+eventColumns+" FROM events WHERE id = ?", ev.ID))
-	if err == nil {
+	// The insert comes first, as on PostgreSQL: an id that exists is a
+	// duplicate whatever its tenant, and the common case is one statement.
+	var seq int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO events (id, tenant_id, type, data, created_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING RETURNING seq`,
+		ev.ID, ev.TenantID, ev.Type, []byte(ev.Data), micros(ev.CreatedAt)).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		old, err := scanEvent(tx.QueryRowContext(ctx, "SELECT "+eventColumns+" FROM events WHERE id = ?", ev.ID))
+		if err != nil {
+			return hook.IngestResult{}, err
+		}
 		return hook.IngestResult{Event: old.Event, Duplicate: true}, nil
 	}
-	if !errors.Is(err, hook.ErrNotFound) {
-		return hook.IngestResult{}, err
+	if err != nil {
+		return hook.IngestResult{}, translate(err)
 	}
 	te := tenants[ev.TenantID]
 	if te == nil {
@@ -80,12 +90,12 @@ func ingest(ctx context.Context, tx *wtx, ev hook.Event, tenants map[string]*ten
 		tenants[ev.TenantID] = te
 	}
 	if !te.exists {
+		// Undone here rather than by a savepoint: the event was the only
+		// write.
+		if _, err := tx.ExecContext(ctx, "DELETE FROM events WHERE seq = ?", seq); err != nil {
+			return hook.IngestResult{}, err
+		}
 		return hook.IngestResult{}, fmt.Errorf("tenant %s: %w", ev.TenantID, hook.ErrNotFound)
-	}
-	_, err = tx.ExecContext(ctx, "INSERT INTO events (id, tenant_id, type, data, created_at) VALUES (?, ?, ?, ?, ?)",
-		ev.ID, ev.TenantID, ev.Type, []byte(ev.Data), micros(ev.CreatedAt))
-	if err != nil {
-		return hook.IngestResult{}, translate(err)
 	}
 	res := hook.IngestResult{Event: ev}
 	for _, ep := range te.eps {

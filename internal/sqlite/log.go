@@ -15,11 +15,24 @@ const listAttemptLog = "attemptlog"
 
 // nextAttemptSeq takes the next attempt seq (see migration 0004). It runs in
 // the writer's transaction, so seqs are committed in the order they are
-// taken and a reader never sees a seq before a smaller one.
+// taken and a reader never sees a seq before a smaller one. The counter is
+// read at the batch's first attempt and written back once, before the
+// batch commits (see txBatch), rather than updated for every attempt. An op
+// rolled back to its savepoint leaves a gap, never a seq given twice.
 func nextAttemptSeq(ctx context.Context, tx *wtx) (int64, error) {
-	var seq int64
-	err := tx.QueryRowContext(ctx, "UPDATE attempt_seq SET last = last + 1 RETURNING last").Scan(&seq)
-	return seq, err
+	b := tx.batch
+	if !b.seqLoaded {
+		if err := tx.QueryRowContext(ctx, "SELECT last FROM attempt_seq").Scan(&b.attemptSeq); err != nil {
+			return 0, err
+		}
+		b.seqLoaded = true
+		b.beforeCommit = append(b.beforeCommit, func(ctx context.Context, tx *wtx) error {
+			_, err := tx.ExecContext(ctx, "UPDATE attempt_seq SET last = ?", b.attemptSeq)
+			return err
+		})
+	}
+	b.attemptSeq++
+	return b.attemptSeq, nil
 }
 
 // seqScanner scans a row whose first column is a seq into seq and the rest

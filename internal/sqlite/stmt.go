@@ -69,6 +69,16 @@ func (c *stmtCache) close() error {
 type wtx struct {
 	tx    *sql.Tx
 	stmts *stmtCache
+	batch *txBatch
+}
+
+// txBatch is what the ops of one batch transaction share: work they leave to
+// run once before the commit, and the state that work writes.
+type txBatch struct {
+	beforeCommit []func(context.Context, *wtx) error
+
+	attemptSeq int64 // the last attempt seq taken (see nextAttemptSeq)
+	seqLoaded  bool
 }
 
 func (t *wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {

@@ -217,12 +217,13 @@ func (w *writer) runTx(batch []*writeOp, errs []error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	b := &txBatch{}
 	for i, op := range batch {
 		if err := op.ctx.Err(); err != nil {
 			errs[i] = err
 			continue
 		}
-		wt := &wtx{tx: tx, stmts: w.stmts}
+		wt := &wtx{tx: tx, stmts: w.stmts, batch: b}
 		if _, err := wt.ExecContext(ctx, "SAVEPOINT op"); err != nil {
 			return abort(tx, fmt.Errorf("savepoint: %w", err))
 		}
@@ -236,6 +237,11 @@ func (w *writer) runTx(batch []*writeOp, errs []error) error {
 		}
 		if _, err := wt.ExecContext(ctx, "RELEASE op"); err != nil {
 			return abort(tx, fmt.Errorf("release savepoint: %w", err))
+		}
+	}
+	for _, fn := range b.beforeCommit {
+		if err := fn(ctx, &wtx{tx: tx, stmts: w.stmts, batch: b}); err != nil {
+			return abort(tx, fmt.Errorf("before commit: %w", err))
 		}
 	}
 	if err := tx.Commit(); err != nil {
