@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -21,9 +22,10 @@ import (
 	"github.com/heraldhq/herald/internal/sqlite"
 )
 
-// herald starts the API on a real SQLite store and returns its URL and an
-// admin key. t may be nil (in examples); errors then panic.
-func herald(t testing.TB) (string, string) {
+// herald starts the API on a real SQLite store and returns its URL, an
+// admin key and a function that stops it. t may be nil (in examples):
+// errors then panic, and the caller stops the server.
+func herald(t testing.TB) (string, string, func()) {
 	fail := func(err error) {
 		if t == nil {
 			panic(err)
@@ -39,7 +41,7 @@ func herald(t testing.TB) (string, string) {
 	dir := ""
 	if t != nil {
 		dir = t.TempDir()
-	} else if dir, err = mkdtemp(); err != nil {
+	} else if dir, err = os.MkdirTemp("", "herald-example"); err != nil {
 		fail(err)
 	}
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "herald.db"), sqlite.Options{Secrets: box})
@@ -58,10 +60,17 @@ func herald(t testing.TB) (string, string) {
 		fail(err)
 	}
 	hs := httptest.NewServer(srv)
-	if t != nil {
-		t.Cleanup(func() { hs.Close(); db.Close() })
+	stop := func() {
+		hs.Close()
+		db.Close()
+		if t == nil {
+			os.RemoveAll(dir)
+		}
 	}
-	return hs.URL, token
+	if t != nil {
+		t.Cleanup(stop)
+	}
+	return hs.URL, token, stop
 }
 
 // newClient returns a client of url whose every exchange is checked
@@ -83,7 +92,7 @@ func newClient(t testing.TB, url, key string, opts ...client.Option) *client.Cli
 func TestClientRoundTrip(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url, admin := herald(t)
+	url, admin, _ := herald(t)
 	c := newClient(t, url, admin)
 
 	if _, err := c.CreateTenant(ctx, client.TenantInput{ID: "acme", Name: "Acme"}); err != nil {
@@ -166,7 +175,7 @@ func TestClientRoundTrip(t *testing.T) {
 func TestAllPages(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url, admin := herald(t)
+	url, admin, _ := herald(t)
 	c := newClient(t, url, admin)
 	for _, id := range []string{"a", "b", "c", "d", "e"} {
 		if _, err := c.CreateTenant(ctx, client.TenantInput{ID: id}); err != nil {

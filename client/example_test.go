@@ -5,16 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/heraldhq/herald/client"
 )
 
-func mkdtemp() (string, error) { return os.MkdirTemp("", "herald-example") }
-
 func Example() {
 	ctx := context.Background()
-	url, adminKey := herald(nil) // a Herald server; yours is at its own URL
+	url, adminKey, stop := herald(nil) // a Herald server; yours is at its own URL
+	defer stop()
 	c, err := client.New(url, client.WithKey(adminKey))
 	if err != nil {
 		panic(err)
