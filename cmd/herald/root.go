@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -51,6 +50,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		newRelayCmd(getenv, stderr),
 		newBenchCmd(getenv, stdout, stderr),
 	)
+	root.AddCommand(apiCommands(getenv, stdout, stderr)...) // cli_root.go: clients of a server's API
 	for _, c := range root.Commands() {
 		c.SilenceUsage = true
 	}
@@ -62,11 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "herald: %v\n", err)
-	var ue usageError
-	if errors.As(err, &ue) {
-		return exitUsage
-	}
-	return exitError
+	return exitCode(err) // cli_root.go
 }
 
 // args wraps a cobra argument check so that its failures are usage errors.

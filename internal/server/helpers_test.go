@@ -56,6 +56,7 @@ func newEnv(t testing.TB, options ...func(*Config)) *env {
 	e.url = hs.URL
 	e.client = hs.Client()
 	e.client.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+	e.client.Transport = specTransport(t, e.client.Transport)
 	return e
 }
 

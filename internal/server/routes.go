@@ -1,60 +1,99 @@
 package server
 
-// routes registers every route of the API. Access and body limits are part
-// of each line, so this file is the whole map of who may do what.
-func (s *Server) routes() {
+import (
+	"context"
+	"net/http"
+)
+
+// route is one line of the API's map: who may call what, and the handler.
+type route struct {
+	method  string
+	pattern string // a ServeMux pattern; its {wildcards} are OpenAPI's path templates too
+	opts    opts
+	handler func(*Server, opts) http.Handler
+}
+
+// h binds a handler function to the adapter, so that a route's opts are
+// written once, in its line of the table.
+func h[In any](fn func(*Server, context.Context, *call[In]) (reply, error)) func(*Server, opts) http.Handler {
+	return func(s *Server, o opts) http.Handler {
+		return handle(s, o, func(ctx context.Context, c *call[In]) (reply, error) { return fn(s, ctx, c) })
+	}
+}
+
+// routeTable lists every route of the API. Access and body limits are part
+// of each line, so this table is the whole map of who may do what; the
+// OpenAPI document (openapi.json) describes the same /v1 routes, which a test
+// checks.
+func routeTable(maxPayload int64) []route {
+	open := opts{access: public}
 	admin := opts{access: adminOnly}
 	keyed := opts{access: anyKey}
-	m := s.mux
+	return []route{
+		{"GET", "/healthz", open, h((*Server).healthz)},
+		{"GET", "/readyz", open, h((*Server).readyz)},
+		{"GET", "/v1/openapi.json", open, h((*Server).openAPI)},
 
-	m.Handle("GET /healthz", handle(s, opts{access: public}, s.healthz))
-	m.Handle("GET /readyz", handle(s, opts{access: public}, s.readyz))
-	if s.metrics != nil {
-		m.Handle("GET /metrics", s.metrics) // counts only, no tenant data
+		{"POST", "/v1/tenants", admin, h((*Server).createTenant)},
+		{"GET", "/v1/tenants", admin, h((*Server).listTenants)},
+		{"GET", "/v1/tenants/{id}", keyed, h((*Server).getTenant)}, // a tenant key may read its own
+		{"DELETE", "/v1/tenants/{id}", admin, h((*Server).deleteTenant)},
+
+		{"POST", "/v1/tenants/{id}/api-keys", admin, h((*Server).createAPIKey)},
+		{"GET", "/v1/tenants/{id}/api-keys", admin, h((*Server).listAPIKeys)},
+		{"DELETE", "/v1/tenants/{id}/api-keys/{keyId}", admin, h((*Server).deleteAPIKey)},
+		{"POST", "/v1/tenants/{id}/portal-links", admin, h((*Server).createPortalLink)},
+
+		{"POST", "/v1/webhook-endpoints", keyed, h((*Server).createEndpoint)},
+		{"GET", "/v1/webhook-endpoints", keyed, h((*Server).listEndpoints)},
+		{"GET", "/v1/webhook-endpoints/{id}", keyed, h((*Server).getEndpoint)},
+		{"PATCH", "/v1/webhook-endpoints/{id}", opts{access: anyKey, mergePatch: true}, h((*Server).patchEndpoint)},
+		{"DELETE", "/v1/webhook-endpoints/{id}", keyed, h((*Server).deleteEndpoint)},
+		{"GET", "/v1/webhook-endpoints/{id}/secret", keyed, h((*Server).getEndpointSecret)},
+		{"GET", "/v1/webhook-endpoints/{id}/stats", keyed, h((*Server).endpointStats)},
+		{"POST", "/v1/webhook-endpoints/{id}/disable", keyed, h((*Server).disableEndpoint)},
+		{"POST", "/v1/webhook-endpoints/{id}/enable", keyed, h((*Server).enableEndpoint)},
+		{"POST", "/v1/webhook-endpoints/{id}/rotate-secret", keyed, h((*Server).rotateEndpointSecret)},
+		{"POST", "/v1/webhook-endpoints/{id}/test", keyed, h((*Server).testEndpoint)},
+
+		{"POST", "/v1/events", opts{access: anyKey, maxBody: maxPayload}, h((*Server).createEvent)},
+		{"POST", "/v1/events/batch", opts{access: anyKey, maxBody: maxBatchBody}, h((*Server).createEvents)},
+		{"GET", "/v1/events", keyed, h((*Server).listEvents)},
+		{"GET", "/v1/events/{id}", keyed, h((*Server).getEvent)},
+		{"GET", "/v1/events/{id}/deliveries", keyed, h((*Server).listEventDeliveries)},
+
+		{"GET", "/v1/deliveries", keyed, h((*Server).listDeliveries)},
+		{"GET", "/v1/deliveries/{id}", keyed, h((*Server).getDelivery)},
+		{"GET", "/v1/deliveries/{id}/attempts", keyed, h((*Server).listDeliveryAttempts)},
+		{"GET", "/v1/attempts", keyed, h((*Server).listAttemptLog)},
+
+		{"POST", "/v1/deliveries/{id}/retry", keyed, h((*Server).retryDelivery)},
+		{"POST", "/v1/events/{id}/replay", keyed, h((*Server).replayEvent)},
+		{"POST", "/v1/webhook-endpoints/{id}/recover", keyed, h((*Server).recoverEndpoint)},
+		{"GET", "/v1/jobs/{id}", keyed, h((*Server).getJob)},
+
+		{"POST", "/v1/event-types", opts{access: adminOnly, maxBody: maxPayload}, h((*Server).createEventType)},
+		{"GET", "/v1/event-types", keyed, h((*Server).listEventTypes)},
 	}
-	if s.healthOnly {
-		return
-	}
-	m.Handle("/ui/", s.console) // the web console: its pages and actions are listed in internal/console
-
-	m.Handle("POST /v1/tenants", handle(s, admin, s.createTenant))
-	m.Handle("GET /v1/tenants", handle(s, admin, s.listTenants))
-	m.Handle("GET /v1/tenants/{id}", handle(s, keyed, s.getTenant)) // a tenant key may read its own
-	m.Handle("DELETE /v1/tenants/{id}", handle(s, admin, s.deleteTenant))
-
-	m.Handle("POST /v1/tenants/{id}/api-keys", handle(s, admin, s.createAPIKey))
-	m.Handle("GET /v1/tenants/{id}/api-keys", handle(s, admin, s.listAPIKeys))
-	m.Handle("DELETE /v1/tenants/{id}/api-keys/{keyId}", handle(s, admin, s.deleteAPIKey))
-	m.Handle("POST /v1/tenants/{id}/portal-links", handle(s, admin, s.createPortalLink))
-
-	m.Handle("POST /v1/webhook-endpoints", handle(s, keyed, s.createEndpoint))
-	m.Handle("GET /v1/webhook-endpoints", handle(s, keyed, s.listEndpoints))
-	m.Handle("GET /v1/webhook-endpoints/{id}", handle(s, keyed, s.getEndpoint))
-	m.Handle("PATCH /v1/webhook-endpoints/{id}", handle(s, opts{access: anyKey, mergePatch: true}, s.patchEndpoint))
-	m.Handle("DELETE /v1/webhook-endpoints/{id}", handle(s, keyed, s.deleteEndpoint))
-	m.Handle("GET /v1/webhook-endpoints/{id}/secret", handle(s, keyed, s.getEndpointSecret))
-	m.Handle("GET /v1/webhook-endpoints/{id}/stats", handle(s, keyed, s.endpointStats))
-	m.Handle("POST /v1/webhook-endpoints/{id}/disable", handle(s, keyed, s.disableEndpoint))
-	m.Handle("POST /v1/webhook-endpoints/{id}/enable", handle(s, keyed, s.enableEndpoint))
-	m.Handle("POST /v1/webhook-endpoints/{id}/rotate-secret", handle(s, keyed, s.rotateEndpointSecret))
-	m.Handle("POST /v1/webhook-endpoints/{id}/test", handle(s, keyed, s.testEndpoint))
-
-	m.Handle("POST /v1/events", handle(s, opts{access: anyKey, maxBody: s.maxPayload}, s.createEvent))
-	m.Handle("POST /v1/events/batch", handle(s, opts{access: anyKey, maxBody: maxBatchBody}, s.createEvents))
-	m.Handle("GET /v1/events", handle(s, keyed, s.listEvents))
-	m.Handle("GET /v1/events/{id}", handle(s, keyed, s.getEvent))
-	m.Handle("GET /v1/events/{id}/deliveries", handle(s, keyed, s.listEventDeliveries))
-
-	m.Handle("GET /v1/deliveries", handle(s, keyed, s.listDeliveries))
-	m.Handle("GET /v1/deliveries/{id}", handle(s, keyed, s.getDelivery))
-	m.Handle("GET /v1/deliveries/{id}/attempts", handle(s, keyed, s.listDeliveryAttempts))
-	m.Handle("GET /v1/attempts", handle(s, keyed, s.listAttemptLog))
-
-	m.Handle("POST /v1/deliveries/{id}/retry", handle(s, keyed, s.retryDelivery))
-	m.Handle("POST /v1/events/{id}/replay", handle(s, keyed, s.replayEvent))
-	m.Handle("POST /v1/webhook-endpoints/{id}/recover", handle(s, keyed, s.recoverEndpoint))
-	m.Handle("GET /v1/jobs/{id}", handle(s, keyed, s.getJob))
-
-	m.Handle("POST /v1/event-types", handle(s, opts{access: adminOnly, maxBody: s.maxPayload}, s.createEventType))
-	m.Handle("GET /v1/event-types", handle(s, keyed, s.listEventTypes))
 }
+
+// routes registers the route table, and beside it /metrics and the web
+// console, which are plain handlers. A process that serves health only
+// registers neither the API nor the console.
+func (s *Server) routes() {
+	if s.metrics != nil {
+		s.mux.Handle("GET /metrics", s.metrics) // counts only, no tenant data
+	}
+	if !s.healthOnly {
+		s.mux.Handle("/ui/", s.console) // the web console: its pages and actions are listed in internal/console
+	}
+	for _, r := range routeTable(s.maxPayload) {
+		if s.healthOnly && isAPI(r.pattern) {
+			continue
+		}
+		s.mux.Handle(r.method+" "+r.pattern, r.handler(s, r.opts))
+	}
+}
+
+// isAPI reports whether a pattern is part of the versioned API.
+func isAPI(pattern string) bool { return len(pattern) >= 4 && pattern[:4] == "/v1/" }
