@@ -14,6 +14,18 @@ import (
 	"time"
 )
 
+// binDir holds the binary buildHerald built, if it did; TestMain removes
+// it.
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // buildHerald builds the herald binary once for the tests that run it as a
 // separate process.
 var buildHerald = sync.OnceValues(func() (string, error) {
@@ -21,6 +33,7 @@ var buildHerald = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	binDir = dir
 	bin := filepath.Join(dir, "herald")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {

@@ -22,6 +22,18 @@ import (
 	"github.com/heraldhq/herald/internal/pgtest"
 )
 
+// binDir holds the binary buildHerald built, if it did; TestMain removes
+// it.
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // buildHerald builds the herald binary once, for the tests that run it as
 // the child server.
 var buildHerald = sync.OnceValues(func() (string, error) {
@@ -29,6 +41,7 @@ var buildHerald = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	binDir = dir
 	bin := filepath.Join(dir, "herald")
 	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/herald").CombinedOutput()
 	if err != nil {
