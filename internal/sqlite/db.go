@@ -9,6 +9,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -54,7 +55,15 @@ type Options struct {
 	// BusyTimeout is how long a connection waits for a lock held elsewhere
 	// (a checkpoint, or a sqlite3 shell) before failing; zero means 5s.
 	BusyTimeout time.Duration
-	// Logger receives migration notices; nil discards them.
+	// CheckpointInterval is how often a connection of its own copies the
+	// write-ahead log into the database file (a passive checkpoint, which
+	// never blocks the writer). Zero means 1s. Negative leaves checkpoints
+	// to SQLite, which runs them inside the writer's commits: every few
+	// thousand pages, one commit, and every write queued behind it, then
+	// waits for the copy.
+	CheckpointInterval time.Duration
+	// Logger receives migration notices and checkpoint failures; nil
+	// discards them.
 	Logger *slog.Logger
 }
 
@@ -67,7 +76,8 @@ type DB struct {
 	w    *writer
 	lock *fileLock
 
-	hot readStmts // prepared queries of the read pool, for the engine's hot path
+	hot  readStmts     // prepared queries of the read pool, for the engine's hot path
+	ckpt *checkpointer // nil when SQLite checkpoints in the writer
 
 	// claimMu makes claims one at a time (see ClaimDeliveries); leases
 	// are the leases they took.
@@ -163,10 +173,15 @@ func (db *DB) open(ctx context.Context, abs string, opts Options) error {
 	wq.Add("_pragma", "temp_store(MEMORY)")
 	// The writer touches the same index pages batch after batch: a 16 MiB
 	// cache (the default is 2 MiB) keeps them instead of reading them back
-	// from the file, and checkpointing every 4,000 pages rather than 1,000
-	// copies a page that many batches changed into the file once.
+	// from the file. Checkpoints run apart (see checkpointer), or, when
+	// left to SQLite, every 4,000 pages rather than 1,000, which copies a
+	// page that many batches changed into the file once.
 	wq.Add("_pragma", "cache_size(-16384)")
-	wq.Add("_pragma", "wal_autocheckpoint(4000)")
+	if opts.CheckpointInterval >= 0 {
+		wq.Add("_pragma", "wal_autocheckpoint(0)") // see checkpointer
+	} else {
+		wq.Add("_pragma", "wal_autocheckpoint(4000)")
+	}
 	wdb, err := sql.Open("sqlite", dsn(abs, wq))
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
@@ -213,6 +228,16 @@ func (db *DB) open(ctx context.Context, abs string, opts Options) error {
 		maxBatch = 128
 	}
 	db.w = newWriter(wdb, opts.BatchWindow, maxBatch)
+	if opts.CheckpointInterval >= 0 {
+		cq := cloneValues(common)
+		cq.Set("_synchronous", "FULL")
+		ck, err := sql.Open("sqlite", dsn(abs, cq))
+		if err != nil {
+			return fmt.Errorf("open database: %w", err)
+		}
+		ck.SetMaxOpenConns(1)
+		db.ckpt = newCheckpointer(ck, cmp.Or(opts.CheckpointInterval, time.Second), db.log)
+	}
 	return nil
 }
 
@@ -239,7 +264,7 @@ func cloneValues(v url.Values) url.Values {
 // closes the connections and releases the lock. It is safe to call twice.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
-		errs := []error{db.w.close(), db.hot.close(), db.read.Close(), db.wdb.Close(), db.lock.release()}
+		errs := []error{db.w.close(), db.ckpt.close(), db.hot.close(), db.read.Close(), db.wdb.Close(), db.lock.release()}
 		db.closeErr = errors.Join(errs...)
 	})
 	return db.closeErr
