@@ -12,35 +12,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// binDir holds the binary buildHerald built, if it did; TestMain removes
-// it.
-var binDir string
+	"github.com/heraldhq/herald/internal/testbin"
+)
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testbin.Remove()
 	os.Exit(code)
 }
 
 // buildHerald builds the herald binary once for the tests that run it as a
 // separate process.
-var buildHerald = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "herald-bin-")
-	if err != nil {
-		return "", err
-	}
-	binDir = dir
-	bin := filepath.Join(dir, "herald")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+var buildHerald = testbin.Herald
 
 // process is `herald serve` running as a child process.
 type process struct {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,14 +63,10 @@ func benchThroughput(b *testing.B, postgres bool) {
 	b.Cleanup(client.CloseIdleConnections)
 	pad := strings.Repeat("x", 900)
 
-	type sent struct {
-		path, id string
-		at       time.Time
-	}
 	var (
 		next atomic.Int64
 		mu   sync.Mutex
-		all  []sent
+		all  []sentEvent
 		run  = time.Now().UnixNano()
 	)
 	base := rc.distinct()
@@ -79,7 +74,7 @@ func benchThroughput(b *testing.B, postgres bool) {
 	var wg sync.WaitGroup
 	for range producers {
 		wg.Go(func() {
-			var mine []sent
+			var mine []sentEvent
 			for {
 				first := int(next.Add(batch)) - batch
 				if first >= b.N {
@@ -87,13 +82,13 @@ func benchThroughput(b *testing.B, postgres bool) {
 				}
 				n := min(batch, b.N-first)
 				evs := make([]map[string]any, n)
-				ids := make([]sent, n)
+				ids := make([]sentEvent, n)
 				for i := range n {
 					tg := targets[(first+i)%len(targets)]
 					id := fmt.Sprintf("evt_%d_%d", run, first+i)
 					evs[i] = map[string]any{"id": id, "tenantId": tg.tenant, "type": tg.typ,
 						"data": map[string]any{"n": first + i, "pad": pad}}
-					ids[i] = sent{path: tg.path, id: id}
+					ids[i] = sentEvent{path: tg.path, id: id}
 				}
 				body, _ := json.Marshal(map[string]any{"events": evs})
 				req, _ := http.NewRequest("POST", url+"/v1/events/batch", bytes.NewReader(body))
@@ -122,31 +117,5 @@ func benchThroughput(b *testing.B, postgres bool) {
 		})
 	}
 	wg.Wait()
-	if b.Failed() {
-		return
-	}
-	if !rc.waitUntil(120*time.Second, func() bool { return len(rc.first) >= base+len(all) }) {
-		b.Fatalf("only %d of %d deliveries arrived within 120s", rc.distinct()-base, len(all))
-	}
-	b.StopTimer()
-	rc.mu.Lock()
-	lat := make([]time.Duration, 0, len(all))
-	for _, s := range all {
-		got, ok := rc.first[receipt{s.path, s.id}]
-		if !ok {
-			rc.mu.Unlock()
-			b.Fatalf("event %s never arrived at %s", s.id, s.path)
-		}
-		lat = append(lat, got.Sub(s.at))
-	}
-	bad := rc.badSigs
-	rc.mu.Unlock()
-	if bad != 0 {
-		b.Fatalf("%d requests failed verification", bad)
-	}
-	slices.Sort(lat)
-	ms := func(q int) float64 { return float64(lat[min(len(lat)-1, len(lat)*q/100)].Microseconds()) / 1000 }
-	b.ReportMetric(float64(len(lat))/b.Elapsed().Seconds(), "deliveries/s")
-	b.ReportMetric(ms(50), "p50-ms")
-	b.ReportMetric(ms(99), "p99-ms")
+	reportSent(b, rc, base, all)
 }

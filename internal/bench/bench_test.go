@@ -6,13 +6,10 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -20,35 +17,19 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/pgtest"
-)
 
-// binDir holds the binary buildHerald built, if it did; TestMain removes
-// it.
-var binDir string
+	"github.com/heraldhq/herald/internal/testbin"
+)
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testbin.Remove()
 	os.Exit(code)
 }
 
-// buildHerald builds the herald binary once, for the tests that run it as
-// the child server.
-var buildHerald = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "herald-bench-bin-")
-	if err != nil {
-		return "", err
-	}
-	binDir = dir
-	bin := filepath.Join(dir, "herald")
-	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/herald").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+// buildHerald builds the herald binary once for the tests that run it as a
+// separate process.
+var buildHerald = testbin.Herald
 
 // small is a short run against a child server: a few seconds in all.
 func small(t *testing.T) Config {

@@ -2,6 +2,7 @@ package hook
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -69,6 +70,19 @@ type DeliveryFilter struct {
 type IngestItem struct {
 	Result IngestResult
 	Err    error
+}
+
+// StampEvents returns a copy of evs for a store to ingest: a zero CreatedAt
+// becomes now, and every CreatedAt is a Timestamp.
+func StampEvents(evs []Event, now time.Time) []Event {
+	evs = slices.Clone(evs)
+	for i := range evs {
+		if evs[i].CreatedAt.IsZero() {
+			evs[i].CreatedAt = now
+		}
+		evs[i].CreatedAt = Timestamp(evs[i].CreatedAt)
+	}
+	return evs
 }
 
 // IngestResult is what Store.Ingest did.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -32,14 +31,7 @@ func (db *DB) Ingest(ctx context.Context, ev hook.Event) (hook.IngestResult, err
 // savepoint of its own. The tenants and their active endpoints
 // are read once per batch.
 func (db *DB) IngestBatch(ctx context.Context, evs []hook.Event) ([]hook.IngestItem, error) {
-	now := time.Now()
-	evs = slices.Clone(evs)
-	for i := range evs {
-		if evs[i].CreatedAt.IsZero() {
-			evs[i].CreatedAt = now
-		}
-		evs[i].CreatedAt = hook.Timestamp(evs[i].CreatedAt)
-	}
+	evs = hook.StampEvents(evs, time.Now())
 	items := make([]hook.IngestItem, len(evs))
 	err := db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
 		tenants := map[string]*tenantEndpoints{}

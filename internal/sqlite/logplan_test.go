@@ -1,12 +1,8 @@
 package sqlite
 
 import (
-	"context"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/heraldhq/herald/internal/seal"
 )
 
 // TestStatsPlan pins the plans of EndpointStats: each reads the endpoint's
@@ -14,18 +10,7 @@ import (
 // and delivery counts from the index alone.
 func TestStatsPlan(t *testing.T) {
 	t.Parallel()
-	box, err := seal.New(make([]byte, seal.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), Options{Secrets: box})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	db := planDB(t)
 	for _, tc := range []struct {
 		name, query string
 		args        []any

@@ -10,11 +10,9 @@ import (
 	"github.com/heraldhq/herald/internal/seal"
 )
 
-// TestClaimPlan pins the plan of the claim query: it must reach deliveries
-// through each endpoint's pending index and by rowid, never by a scan, whose
-// cost would grow with the backlog on the one writer.
-func TestClaimPlan(t *testing.T) {
-	t.Parallel()
+// planDB opens and migrates an empty database for the plan tests.
+func planDB(t *testing.T) *DB {
+	t.Helper()
 	box, err := seal.New(make([]byte, seal.KeySize))
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +25,13 @@ func TestClaimPlan(t *testing.T) {
 	if err := db.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := db.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+claimQuery, 1, hook.EndpointActive, "{}", 10, 10, "{}", "[]")
+	return db
+}
+
+// explain returns the query plan of query, one line a step.
+func explain(t *testing.T, db *DB, query string, args ...any) string {
+	t.Helper()
+	rows, err := db.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +48,15 @@ func TestClaimPlan(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	all := strings.Join(plan, "\n")
+	return strings.Join(plan, "\n")
+}
+
+// TestClaimPlan pins the plan of the claim query: it must reach deliveries
+// through each endpoint's pending index and by rowid, never by a scan, whose
+// cost would grow with the backlog.
+func TestClaimPlan(t *testing.T) {
+	t.Parallel()
+	all := explain(t, planDB(t), claimQuery, 1, hook.EndpointActive, "{}", 10, 10, "{}", "[]")
 	for _, want := range []string{
 		"MATERIALIZE room",
 		"SEARCH d USING INTEGER PRIMARY KEY (rowid=?)",
@@ -54,7 +66,7 @@ func TestClaimPlan(t *testing.T) {
 			t.Errorf("claim plan lacks %q:\n%s", want, all)
 		}
 	}
-	for _, line := range plan {
+	for line := range strings.SplitSeq(all, "\n") {
 		if line == "SCAN d" || strings.HasPrefix(line, "SCAN d ") || strings.HasPrefix(line, "SCAN deliveries") {
 			t.Errorf("claim plan scans deliveries: %q\n%s", line, all)
 		}
@@ -65,40 +77,11 @@ func TestClaimPlan(t *testing.T) {
 // deliveries by rowid, never a scan.
 func TestClaimedPlan(t *testing.T) {
 	t.Parallel()
-	box, err := seal.New(make([]byte, seal.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), Options{Secrets: box})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := db.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+claimedQuery, "[1,2]", hook.EndpointActive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	all := strings.Join(plan, "\n")
+	all := explain(t, planDB(t), claimedQuery, "[1,2]", hook.EndpointActive)
 	if !strings.Contains(all, "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?)") {
 		t.Errorf("claimed plan does not reach deliveries by rowid:\n%s", all)
 	}
-	for _, line := range plan {
+	for line := range strings.SplitSeq(all, "\n") {
 		if strings.HasPrefix(line, "SCAN deliveries") {
 			t.Errorf("claimed plan scans deliveries: %q\n%s", line, all)
 		}
