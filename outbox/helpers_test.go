@@ -19,9 +19,8 @@ import (
 
 	"github.com/heraldhq/herald/internal/hook"
 	"github.com/heraldhq/herald/internal/pgtest"
-	"github.com/heraldhq/herald/internal/seal"
 	"github.com/heraldhq/herald/internal/server"
-	"github.com/heraldhq/herald/internal/sqlite"
+	"github.com/heraldhq/herald/internal/sqlitetest"
 	"github.com/heraldhq/herald/outbox"
 )
 
@@ -44,18 +43,7 @@ type herald struct {
 func newHerald(t testing.TB) *herald {
 	t.Helper()
 	ctx := context.Background()
-	box, err := seal.New(bytes.Repeat([]byte{7}, seal.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "herald.db"), sqlite.Options{Secrets: box})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := sqlitetest.Open(t)
 	now := time.Now()
 	key, token := hook.NewAPIKey("", now)
 	if err := db.CreateAPIKey(ctx, key); err != nil {

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/internal/pgtest"
-
 	"github.com/heraldhq/herald/internal/testbin"
 )
 

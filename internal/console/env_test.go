@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -20,10 +19,9 @@ import (
 
 	"github.com/heraldhq/herald/internal/dispatch"
 	"github.com/heraldhq/herald/internal/hook"
-	"github.com/heraldhq/herald/internal/seal"
 	"github.com/heraldhq/herald/internal/sender"
 	"github.com/heraldhq/herald/internal/server"
-	"github.com/heraldhq/herald/internal/sqlite"
+	"github.com/heraldhq/herald/internal/sqlitetest"
 	"github.com/heraldhq/herald/webhook"
 )
 
@@ -52,18 +50,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t}
-	box, err := seal.New(bytes.Repeat([]byte{5}, seal.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "herald.db"), sqlite.Options{Secrets: box})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := sqlitetest.Open(t)
 	e.store = db
 	key, token := hook.NewAPIKey("", time.Now())
 	if err := db.CreateAPIKey(ctx, key); err != nil {

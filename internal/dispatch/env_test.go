@@ -1,23 +1,21 @@
 package dispatch_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/internal/dispatch"
 	"github.com/heraldhq/herald/internal/hook"
-	"github.com/heraldhq/herald/internal/seal"
 	"github.com/heraldhq/herald/internal/sender"
 	"github.com/heraldhq/herald/internal/sqlite"
+	"github.com/heraldhq/herald/internal/sqlitetest"
 	"github.com/heraldhq/herald/webhook"
 )
 
@@ -44,18 +42,7 @@ type envOption func(*dispatch.Config, *sender.Config)
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	ctx := context.Background()
-	box, err := seal.New(bytes.Repeat([]byte{9}, seal.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "herald.db"), sqlite.Options{Secrets: box})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := sqlitetest.Open(t)
 	scfg := sender.Config{Allow: loopback}
 	cfg := dispatch.Config{
 		Store:         db,
