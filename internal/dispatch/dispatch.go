@@ -32,7 +32,7 @@ const (
 	DefaultLeaseMargin   = 10 * time.Second
 	DefaultShutdownGrace = 10 * time.Second
 	DefaultDisableAfter  = 5 * 24 * time.Hour
-	DefaultClaimInterval = time.Millisecond
+	DefaultClaimInterval = 2 * time.Millisecond
 )
 
 // Config is what a Dispatcher needs. Store and Sender are required.
@@ -54,11 +54,12 @@ type Config struct {
 	// PollInterval is how often due retries and expired leases are looked
 	// for; new deliveries are claimed at once through Notify. Default 1 s.
 	PollInterval time.Duration
-	// ClaimInterval is the least time between two claims. Finishing
-	// attempts and new deliveries wake the dispatcher many times a
-	// millisecond under load; waiting this long gathers them into one
-	// claim, so that claims stay few and large rather than many of one
-	// delivery each. Default 1 ms; negative means no wait.
+	// ClaimInterval is the least time between a claim and the next one
+	// that finishing attempts ask for. They finish many times a
+	// millisecond under load; waiting this long gathers the workers they
+	// free into one claim, so that claims stay few and large rather than
+	// many of one delivery each. New deliveries (Notify, Wake) are claimed
+	// at once. Default 2 ms; negative means no wait.
 	ClaimInterval time.Duration
 	// LeaseMargin is added to an endpoint's timeout to make each claim's
 	// lease. Default 10 s.
@@ -95,7 +96,8 @@ type Dispatcher struct {
 	metrics       *Metrics
 
 	share    int           // the most attempts one endpoint may have in flight here
-	wake     chan struct{} // new deliveries, or a slot freed
+	wake     chan struct{} // new deliveries: claim at once
+	freed    chan struct{} // a worker or an endpoint slot freed: claim within ClaimInterval
 	inFlight atomic.Int64
 	lastOK   atomic.Int64 // unix nanoseconds of the last claim that worked, or of a turn with no free worker
 
@@ -143,6 +145,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		nowFunc:       cfg.Now,
 		metrics:       cfg.Metrics,
 		wake:          make(chan struct{}, 1),
+		freed:         make(chan struct{}, 1),
 		gates:         make(map[string]*gate),
 	}
 	if d.log == nil {
@@ -235,28 +238,29 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 	var lastClaim time.Time // monotonic, whatever Now says
 	for ctx.Err() == nil {
-		if wait := d.claimGap - time.Since(lastClaim); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				continue
-			case <-t.C:
-			}
-		}
+		d.claim(ctx, attemptCtx, &wg)
 		lastClaim = time.Now()
-		more := d.claim(ctx, attemptCtx, &wg)
 		if now := d.nowFunc(); now.Sub(lastPrune) > time.Minute {
 			d.prune(now.Add(-10 * time.Minute))
 			lastPrune = now
-		}
-		if more {
-			continue
 		}
 		select {
 		case <-ctx.Done():
 		case <-d.wake:
 		case <-ticker.C:
+		case <-d.freed:
+			// Attempts finish many times a millisecond under load; the
+			// claim waits out the interval so that it takes all the
+			// workers freed meanwhile, unless new deliveries come first.
+			if wait := d.claimGap - time.Since(lastClaim); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+				case <-d.wake:
+				case <-t.C:
+				}
+				t.Stop()
+			}
 		}
 	}
 
@@ -274,14 +278,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return nil
 }
 
-// claim claims what the free workers can take and starts an attempt for each.
-// It reports whether it filled every free worker, in which case more may be
-// due at once.
-func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) bool {
+// claim claims what the free workers can take and starts an attempt for
+// each. Whatever is left due waits for the next: workers that finish ask
+// for it (freed).
+func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) {
 	free := d.workers - int(d.inFlight.Load())
 	if free <= 0 {
 		d.lastOK.Store(d.nowFunc().UnixNano()) // busy, not stuck
-		return false                           // a finishing attempt pokes the loop
+		return                                 // a finishing attempt pokes the loop
 	}
 	now := d.now()
 	// A claim that commits must reach its attempts, so it is not cut by a
@@ -297,7 +301,7 @@ func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) 
 	})
 	if err != nil {
 		d.log.Error("claim deliveries", "err", err)
-		return false
+		return
 	}
 	d.lastOK.Store(d.nowFunc().UnixNano())
 	bodies := make(map[string][]byte)
@@ -317,7 +321,6 @@ func (d *Dispatcher) claim(ctx, attemptCtx context.Context, wg *sync.WaitGroup) 
 			d.attempt(attemptCtx, c, g, body)
 		}()
 	}
-	return len(claims) == free
 }
 
 func (d *Dispatcher) finished(g *gate) {
@@ -326,7 +329,10 @@ func (d *Dispatcher) finished(g *gate) {
 	d.mu.Unlock()
 	d.inFlight.Add(-1)
 	d.metrics.inFlight(-1)
-	d.poke() // a worker and an endpoint slot are free
+	select { // a worker and an endpoint slot are free
+	case d.freed <- struct{}{}:
+	default:
+	}
 }
 
 // limits returns the claim limits of endpoints whose breaker is not closed
