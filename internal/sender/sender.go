@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"sync"
 	"time"
 )
 
@@ -300,9 +301,16 @@ func (c *Client) header(h http.Header) http.Header {
 func (c *Client) readBody(body io.ReadCloser) ([]byte, error) {
 	defer body.Close()
 	kept := &prefixWriter{max: c.storedBody}
-	_, err := io.Copy(kept, io.LimitReader(body, c.maxResponse))
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	_, err := io.CopyBuffer(kept, io.LimitReader(body, c.maxResponse), *buf)
 	return kept.buf, err
 }
+
+// copyBuffers are the buffers responses are read through: io.Copy would
+// allocate 32 KiB for each attempt, most of whose responses are a few
+// bytes.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
 
 // prefixWriter keeps the first max bytes written to it and discards the rest.
 type prefixWriter struct {
