@@ -148,24 +148,6 @@ func claimReplays(ctx context.Context, tx pgx.Tx, claims []hook.Claim) error {
 	return nil
 }
 
-// completeReplay follows the update of a completed attempt: a replay uses
-// up one queued replay and does not count toward the schedule, and while
-// replays remain queued (also those queued during the attempt) the
-// delivery stays pending and due at now, keeping the status just set as
-// the one to return to.
-func completeReplay(ctx context.Context, tx pgx.Tx, id string, replay bool, now time.Time) error {
-	if replay {
-		_, err := tx.Exec(ctx, `UPDATE deliveries SET replays = greatest(replays - 1, 0), unscheduled = unscheduled + 1
-			WHERE id = $1`, id)
-		if err != nil {
-			return err
-		}
-	}
-	_, err := tx.Exec(ctx, `UPDATE deliveries SET replay_status = status, status = 'pending', next_attempt_at = $1
-		WHERE id = $2 AND replays > 0`, ts(now), id)
-	return err
-}
-
 const jobColumns = `id, tenant_id, kind, endpoint_id, since, until, status, total, done, error, created_at, finished_at`
 
 func scanJob(s scanner) (hook.Job, error) {
