@@ -43,13 +43,22 @@ const lockEndpointsQuery = `WITH candidate AS MATERIALIZED (
 		FROM endpoints e
 		WHERE e.status = 'active'
 			AND coalesce(($2::jsonb ->> e.id)::int, 1) > 0
-			AND e.max_in_flight > (SELECT count(*) FROM deliveries l
-				WHERE l.endpoint_id = e.id AND l.lease_until > $1)
+			AND e.max_in_flight > ` + liveLeases + `
 			AND (e.rate_limit <= 0 OR ` + rateTokens + ` >= 1)
 	), ordered AS MATERIALIZED (
 		SELECT id FROM candidate WHERE first_due IS NOT NULL ORDER BY first_due, id
 	)
 	SELECT id FROM ordered WHERE pg_try_advisory_xact_lock($3, hashtext(id)) LIMIT $4`
+
+// liveLeases counts the live leases at $1 of endpoint e, up to its
+// MaxInFlight, which is all a claim needs to know. The LIMIT makes the
+// planner read the deliveries_leased index with a plain index scan rather
+// than a bitmap scan: every lease and completion leaves an index entry of a
+// dead row version behind, and only a plain index scan marks those dead when
+// it meets them, so that the next claims skip them until a vacuum removes
+// them. A bitmap scan visits the heap page of every one, on every claim.
+const liveLeases = `(SELECT count(*) FROM (SELECT 1 FROM deliveries l
+		WHERE l.endpoint_id = e.id AND l.lease_until > $1 LIMIT e.max_in_flight) l)`
 
 // rateTokens is the tokens of an endpoint's rate-limit bucket at $1: what
 // it held at rate_at plus what it gained since, at most a second's worth
@@ -72,8 +81,7 @@ const rateTokens = `LEAST(GREATEST(1.0, e.rate_limit),
 // the final LIMIT, and a row lock is a write.
 const claimQuery = `WITH room AS MATERIALIZED (
 		SELECT e.id AS endpoint_id, e.timeout_ns,
-			LEAST(e.max_in_flight - (SELECT count(*) FROM deliveries l
-					WHERE l.endpoint_id = e.id AND l.lease_until > $1),
+			LEAST(e.max_in_flight - ` + liveLeases + `,
 				coalesce(($3::jsonb ->> e.id)::int, $4), $4, $5,
 				CASE WHEN e.rate_limit > 0 THEN floor(` + rateTokens + `)::int ELSE $4 END) AS n
 		FROM endpoints e
@@ -173,37 +181,23 @@ func (db *DB) claim(ctx context.Context, tx pgx.Tx, now time.Time, margin time.D
 		seqs[i], tokens[i] = pk.seq, "clm_"+rand.Text()
 		leases[i] = hook.Timestamp(now.Add(pk.timeout + margin))
 	}
-	leased, err := queryList(ctx, tx, scanDelivery, leaseQuery+prefixed("d.", deliveryColumns), seqs, tokens, leases, now)
+	leased, err := queryList(ctx, tx, scanLeased, leaseQuery+prefixed("d.", deliveryColumns)+leasedColumns,
+		seqs, tokens, leases, now)
 	if err != nil || len(leased) == 0 {
 		return nil, err
 	}
-	if err := drawTokens(ctx, tx, now, leased); err != nil {
-		return nil, err
-	}
-	bySeq := make(map[int64]hook.Delivery, len(leased))
+	bySeq := make(map[int64]leasedDelivery, len(leased))
 	var eventIDs, endpointIDs []string
 	for _, d := range leased {
-		bySeq[d.seq] = d.Delivery
+		bySeq[d.seq] = d
 		eventIDs = append(eventIDs, d.EventID)
 		if !slices.Contains(endpointIDs, d.EndpointID) {
 			endpointIDs = append(endpointIDs, d.EndpointID)
 		}
 	}
-	evs, err := queryList(ctx, tx, scanEvent, "SELECT "+eventColumns+" FROM events WHERE id = ANY($1::text[])", eventIDs)
+	events, endpoints, err := db.claimed(ctx, tx, now, leased, eventIDs, endpointIDs)
 	if err != nil {
 		return nil, err
-	}
-	events := make(map[string]hook.Event, len(evs))
-	for _, e := range evs {
-		events[e.ID] = e.Event
-	}
-	eps, err := queryList(ctx, tx, db.scanEndpoint, "SELECT "+endpointColumns+" FROM endpoints WHERE id = ANY($1::text[])", endpointIDs)
-	if err != nil {
-		return nil, err
-	}
-	endpoints := make(map[string]hook.Endpoint, len(eps))
-	for _, e := range eps {
-		endpoints[e.ID] = e
 	}
 	claims := make([]hook.Claim, 0, len(leased))
 	for i, pk := range picks {
@@ -219,18 +213,80 @@ func (db *DB) claim(ctx context.Context, tx pgx.Tx, now time.Time, margin time.D
 		if !ok {
 			return nil, fmt.Errorf("endpoint %s: %w", pk.endpoint, hook.ErrNotFound)
 		}
-		claims = append(claims, hook.Claim{Delivery: d, Event: ev, Endpoint: cloneEndpoint(ep), Token: tokens[i], LeaseUntil: leases[i]})
-	}
-	if err := claimReplays(ctx, tx, claims); err != nil {
-		return nil, err
+		claims = append(claims, hook.Claim{Delivery: d.Delivery, Event: ev, Endpoint: cloneEndpoint(ep),
+			Token: tokens[i], LeaseUntil: leases[i], Replay: d.replay})
 	}
 	return claims, nil
 }
 
-// drawTokens takes a token from the rate-limit bucket of each leased
-// delivery's endpoint. The endpoint rows are updated after the delivery
-// rows are locked, the order CompleteAttempt also follows.
-func drawTokens(ctx context.Context, tx pgx.Tx, now time.Time, leased []seqDelivery) error {
+// leasedColumns follow the delivery's in what leaseQuery returns: its
+// replay state.
+const leasedColumns = ", d.replays > 0, d.replay_status, d.unscheduled"
+
+// leasedDelivery is a delivery just leased, with its replay state.
+type leasedDelivery struct {
+	seqDelivery
+	replay hook.Replay
+}
+
+func scanLeased(s scanner) (leasedDelivery, error) {
+	var (
+		d      leasedDelivery
+		status string
+		err    error
+	)
+	d.seqDelivery, err = scanDelivery(scanMore{s, []any{&d.replay.Queued, &status, &d.replay.Unscheduled}})
+	d.replay.RestoreStatus = hook.DeliveryStatus(status)
+	return d, err
+}
+
+// scanMore scans the columns of s that follow those its caller asks for
+// into more.
+type scanMore struct {
+	s    scanner
+	more []any
+}
+
+func (m scanMore) Scan(dest ...any) error { return m.s.Scan(append(dest, m.more...)...) }
+
+// claimed draws the rate-limit tokens of the leased deliveries and reads
+// their events and endpoints, three statements sent at once (a pipeline:
+// none depends on another's answer).
+func (db *DB) claimed(ctx context.Context, tx pgx.Tx, now time.Time, leased []leasedDelivery, eventIDs, endpointIDs []string) (map[string]hook.Event, map[string]hook.Endpoint, error) {
+	var b pgx.Batch
+	drawTokens(&b, now, leased)
+	events := make(map[string]hook.Event, len(eventIDs))
+	b.Queue("SELECT "+eventColumns+" FROM events WHERE id = ANY($1::text[])", eventIDs).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			e, err := scanEvent(rows)
+			if err != nil {
+				return err
+			}
+			events[e.ID] = e.Event
+		}
+		return rows.Err()
+	})
+	endpoints := make(map[string]hook.Endpoint, len(endpointIDs))
+	b.Queue("SELECT "+endpointColumns+" FROM endpoints WHERE id = ANY($1::text[])", endpointIDs).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			e, err := db.scanEndpoint(rows)
+			if err != nil {
+				return err
+			}
+			endpoints[e.ID] = e
+		}
+		return rows.Err()
+	})
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, nil, translate(err)
+	}
+	return events, endpoints, nil
+}
+
+// drawTokens queues in b the draw of a token from the rate-limit bucket of
+// each leased delivery's endpoint. The endpoint rows are updated after the
+// delivery rows are locked, the order CompleteAttempt also follows.
+func drawTokens(b *pgx.Batch, now time.Time, leased []leasedDelivery) {
 	drawn := map[string]int32{}
 	for _, d := range leased {
 		drawn[d.EndpointID]++
@@ -240,10 +296,9 @@ func drawTokens(ctx context.Context, tx pgx.Tx, now time.Time, leased []seqDeliv
 	for i, id := range ids {
 		ns[i] = drawn[id]
 	}
-	_, err := tx.Exec(ctx, `UPDATE endpoints e SET rate_tokens = `+rateTokens+` - d.n, rate_at = $1
+	b.Queue(`UPDATE endpoints e SET rate_tokens = `+rateTokens+` - d.n, rate_at = $1
 		FROM unnest($2::text[], $3::int[]) AS d (id, n)
 		WHERE e.id = d.id AND e.rate_limit > 0`, now, ids, ns)
-	return err
 }
 
 // prefixed qualifies every column of a column list with p.

@@ -112,42 +112,6 @@ func (db *DB) ReplayEvent(ctx context.Context, eventID string, endpointIDs []str
 	return out, nil
 }
 
-// claimReplays reads the replay state of the deliveries just claimed, in
-// one query.
-func claimReplays(ctx context.Context, tx pgx.Tx, claims []hook.Claim) error {
-	if len(claims) == 0 {
-		return nil
-	}
-	ids := make([]string, len(claims))
-	for i, c := range claims {
-		ids[i] = c.Delivery.ID
-	}
-	rows, err := tx.Query(ctx, "SELECT id, replays > 0, replay_status, unscheduled FROM deliveries WHERE id = ANY($1::text[])", ids)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	byID := map[string]hook.Replay{}
-	for rows.Next() {
-		var (
-			id, status string
-			r          hook.Replay
-		)
-		if err := rows.Scan(&id, &r.Queued, &status, &r.Unscheduled); err != nil {
-			return err
-		}
-		r.RestoreStatus = hook.DeliveryStatus(status)
-		byID[id] = r
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for i := range claims {
-		claims[i].Replay = byID[claims[i].Delivery.ID]
-	}
-	return nil
-}
-
 const jobColumns = `id, tenant_id, kind, endpoint_id, since, until, status, total, done, error, created_at, finished_at`
 
 func scanJob(s scanner) (hook.Job, error) {
