@@ -1,0 +1,154 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/hook"
+	"github.com/heraldhq/herald/internal/pgtest"
+	"github.com/heraldhq/herald/internal/postgres"
+)
+
+var hotT0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func mustTenant(t *testing.T, db *postgres.DB, id string) {
+	t.Helper()
+	if err := db.CreateTenant(t.Context(), hook.Tenant{ID: id, Name: id, CreatedAt: hotT0}); err != nil {
+		t.Fatalf("CreateTenant(%s): %v", id, err)
+	}
+}
+
+func mustEndpoint(t *testing.T, db *postgres.DB, tenant string, maxInFlight int) hook.Endpoint {
+	t.Helper()
+	ep := hook.Endpoint{
+		ID: hook.NewID(hook.PrefixEndpoint), TenantID: tenant, URL: "https://example.com/hooks",
+		Events: []string{"*"}, Secrets: []hook.Secret{{Key: "whsec_" + hook.NewID("s")}},
+		SignatureScheme: hook.SchemeStandard, MaxInFlight: maxInFlight, Timeout: hook.DefaultTimeout,
+		Status: hook.EndpointActive, CreatedAt: hotT0, UpdatedAt: hotT0,
+	}
+	if err := db.CreateEndpoint(t.Context(), ep); err != nil {
+		t.Fatalf("CreateEndpoint: %v", err)
+	}
+	return ep
+}
+
+func event(tenant string) hook.Event {
+	return hook.Event{ID: hook.NewID(hook.PrefixEvent), TenantID: tenant, Type: "a.b", Data: []byte(`{}`), CreatedAt: hotT0}
+}
+
+// TestIngestBatchTenants checks how a batch answers events whose tenant
+// does not exist: a duplicate when their id is stored (also when its
+// tenant was deleted since), ErrNotFound otherwise, even when a later event
+// of the batch stores their id for a tenant that exists.
+func TestIngestBatchTenants(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, pgtest.URL(t))
+	ctx := t.Context()
+	mustTenant(t, db, "gone")
+	mustTenant(t, db, "acme")
+	mustEndpoint(t, db, "acme", 10)
+	old := event("gone")
+	if _, err := db.Ingest(ctx, old); err != nil {
+		t.Fatalf("Ingest: %v", err)
+	}
+	if err := db.DeleteTenant(ctx, "gone", hotT0); err != nil {
+		t.Fatalf("DeleteTenant: %v", err)
+	}
+	x := event("nobody")
+	later := x
+	later.TenantID = "acme"
+	again := later
+	again.Data = []byte(`{"again":true}`)
+	items, err := db.IngestBatch(ctx, []hook.Event{old, x, later, again, event("gone")})
+	if err != nil {
+		t.Fatalf("IngestBatch: %v", err)
+	}
+	if r := items[0].Result; items[0].Err != nil || !r.Duplicate || r.Event.TenantID != "gone" {
+		t.Errorf("item 0 (stored, tenant deleted since) = %+v, %v; want a duplicate", r, items[0].Err)
+	}
+	if !errors.Is(items[1].Err, hook.ErrNotFound) {
+		t.Errorf("item 1 (no tenant; a later item stores its id) err = %v, want ErrNotFound", items[1].Err)
+	}
+	if r := items[2].Result; items[2].Err != nil || r.Duplicate || len(r.Deliveries) != 1 {
+		t.Errorf("item 2 = %+v, %v; want a new event with one delivery", r, items[2].Err)
+	}
+	if r := items[3].Result; items[3].Err != nil || !r.Duplicate || string(r.Event.Data) != "{}" {
+		t.Errorf("item 3 = %+v, %v; want a duplicate of item 2", r, items[3].Err)
+	}
+	if !errors.Is(items[4].Err, hook.ErrNotFound) {
+		t.Errorf("item 4 (deleted tenant) err = %v, want ErrNotFound", items[4].Err)
+	}
+	got, err := db.Event(ctx, x.ID)
+	if err != nil || got.TenantID != "acme" {
+		t.Errorf("Event(%s) = %+v, %v; want acme's", x.ID, got, err)
+	}
+}
+
+// TestCompleteAttemptConcurrent completes many attempts of one endpoint at
+// once, each a single statement: every failure counts toward the streak,
+// and of the attempts that each would disable the endpoint, exactly one
+// reports that it did.
+func TestCompleteAttemptConcurrent(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, pgtest.URL(t))
+	ctx := t.Context()
+	mustTenant(t, db, "acme")
+	ep := mustEndpoint(t, db, "acme", 100)
+	const n = 40
+	evs := make([]hook.Event, n)
+	for i := range evs {
+		evs[i] = event("acme")
+	}
+	if _, err := db.IngestBatch(ctx, evs); err != nil {
+		t.Fatalf("IngestBatch: %v", err)
+	}
+	claims, err := db.ClaimDeliveries(ctx, hook.ClaimParams{Now: hotT0.Add(time.Minute), Limit: n})
+	if err != nil || len(claims) != n {
+		t.Fatalf("ClaimDeliveries = %d claims, %v; want %d", len(claims), err, n)
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		disabled []string
+	)
+	for i, c := range claims {
+		wg.Go(func() {
+			a := hook.Attempt{
+				ID: hook.NewID(hook.PrefixAttempt), DeliveryID: c.Delivery.ID, EndpointID: c.Endpoint.ID,
+				TenantID: c.Delivery.TenantID, Number: 1, StartedAt: hotT0.Add(time.Duration(i+1) * time.Hour),
+				Duration: time.Millisecond, RequestHeader: http.Header{}, ResponseHeader: http.Header{},
+				StatusCode: 500, Error: "http_status", NextRetryAt: hotT0.Add(48 * time.Hour),
+			}
+			// Every attempt from the tenth on began at least ten hours
+			// after the first failure.
+			o := hook.Outcome{Attempt: a, Status: hook.DeliveryPending, DisableAfter: 9 * time.Hour}
+			reason, err := db.CompleteAttempt(context.Background(), c.Token, o)
+			if err != nil {
+				t.Errorf("CompleteAttempt: %v", err)
+			}
+			if reason != "" {
+				mu.Lock()
+				disabled = append(disabled, reason)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	got, err := db.Endpoint(ctx, ep.ID)
+	if err != nil {
+		t.Fatalf("Endpoint: %v", err)
+	}
+	if got.ConsecutiveFailures != n {
+		t.Errorf("ConsecutiveFailures = %d, want %d", got.ConsecutiveFailures, n)
+	}
+	if got.Status != hook.EndpointDisabled {
+		t.Errorf("Status = %s, want disabled", got.Status)
+	}
+	if len(disabled) != 1 || disabled[0] != got.DisabledReason {
+		t.Errorf("CompleteAttempt reported disabling %q; want exactly the endpoint's reason %q", disabled, got.DisabledReason)
+	}
+}
