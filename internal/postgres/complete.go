@@ -2,12 +2,10 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/heraldhq/herald/internal/hook"
@@ -73,8 +71,9 @@ const completeQuery = `WITH d AS (
 	SELECT h.id, h.failing_since, h.status FROM d LEFT JOIN h ON true`
 
 // CompleteAttempt records an attempt, ends its delivery's lease and updates
-// the endpoint's health in one statement (completeQuery); see hook.Store.
-// Disabling the endpoint, which few attempts do, is a second one.
+// the endpoint's health in one statement (completeQuery), committed with
+// those of concurrent calls (see completer); see hook.Store. Disabling the
+// endpoint, which few attempts do, is a second statement.
 func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome) (string, error) {
 	a := o.Attempt
 	switch o.Status {
@@ -100,21 +99,22 @@ func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome)
 	}
 	t := hook.Timestamp(a.StartedAt)
 	end := hook.Timestamp(a.StartedAt.Add(a.Duration))
-	var (
-		endpoint, status pgtype.Text
-		since            pgtype.Timestamptz
-	)
-	err = db.pool.QueryRow(ctx, completeQuery,
-		a.DeliveryID, token, a.Number, string(o.Status), end, o.Replay, next,
-		a.ID, a.EndpointID, a.TenantID, t, a.Duration.Microseconds(), reqHeader, a.StatusCode,
-		respHeader, body, text(a.Error), text(a.ErrorMessage), nullTS(a.NextRetryAt),
-		a.Succeeded()).Scan(&endpoint, &since, &status)
-	if errors.Is(err, pgx.ErrNoRows) {
+	c := &completion{
+		args: []any{a.DeliveryID, token, a.Number, string(o.Status), end, o.Replay, next,
+			a.ID, a.EndpointID, a.TenantID, t, a.Duration.Microseconds(), reqHeader, a.StatusCode,
+			respHeader, body, text(a.Error), text(a.ErrorMessage), nullTS(a.NextRetryAt),
+			a.Succeeded()},
+		endpoint: a.EndpointID,
+		delivery: a.DeliveryID,
+	}
+	err = db.record(ctx, c)
+	if err == nil && !c.found {
 		err = db.leaseError(ctx, a.DeliveryID)
 	}
 	if err != nil {
 		return "", fmt.Errorf("complete attempt: %w", translate(err))
 	}
+	endpoint, status, since := c.endpointID, c.stat, c.since
 	if !endpoint.Valid || status.String != string(hook.EndpointActive) {
 		// Deleted since the claim (its deliveries would be canceled), or
 		// disabled already: keep the reason it was disabled for first.

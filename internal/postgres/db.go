@@ -40,6 +40,8 @@ type DB struct {
 	box  *seal.Box
 	log  *slog.Logger
 	pool *pgxpool.Pool
+
+	completer completer
 }
 
 // Open connects to the database at url (a postgres:// URL or a key=value

@@ -115,27 +115,29 @@ func TestCompleteAttemptConcurrent(t *testing.T) {
 		mu       sync.Mutex
 		disabled []string
 	)
-	for i, c := range claims {
-		wg.Go(func() {
-			a := hook.Attempt{
-				ID: hook.NewID(hook.PrefixAttempt), DeliveryID: c.Delivery.ID, EndpointID: c.Endpoint.ID,
-				TenantID: c.Delivery.TenantID, Number: 1, StartedAt: hotT0.Add(time.Duration(i+1) * time.Hour),
-				Duration: time.Millisecond, RequestHeader: http.Header{}, ResponseHeader: http.Header{},
-				StatusCode: 500, Error: "http_status", NextRetryAt: hotT0.Add(48 * time.Hour),
-			}
-			// Every attempt from the tenth on began at least ten hours
-			// after the first failure.
-			o := hook.Outcome{Attempt: a, Status: hook.DeliveryPending, DisableAfter: 9 * time.Hour}
-			reason, err := db.CompleteAttempt(context.Background(), c.Token, o)
-			if err != nil {
-				t.Errorf("CompleteAttempt: %v", err)
-			}
-			if reason != "" {
-				mu.Lock()
-				disabled = append(disabled, reason)
-				mu.Unlock()
-			}
-		})
+	fail := func(i int, c hook.Claim) {
+		a := hook.Attempt{
+			ID: hook.NewID(hook.PrefixAttempt), DeliveryID: c.Delivery.ID, EndpointID: c.Endpoint.ID,
+			TenantID: c.Delivery.TenantID, Number: 1, StartedAt: hotT0.Add(time.Duration(i) * time.Hour),
+			Duration: time.Millisecond, RequestHeader: http.Header{}, ResponseHeader: http.Header{},
+			StatusCode: 500, Error: "http_status", NextRetryAt: hotT0.Add(48 * time.Hour),
+		}
+		o := hook.Outcome{Attempt: a, Status: hook.DeliveryPending, DisableAfter: 9 * time.Hour}
+		reason, err := db.CompleteAttempt(context.Background(), c.Token, o)
+		if err != nil {
+			t.Errorf("CompleteAttempt: %v", err)
+		}
+		if reason != "" {
+			mu.Lock()
+			disabled = append(disabled, reason)
+			mu.Unlock()
+		}
+	}
+	// The first failure, at hotT0, begins the streak; every other began at
+	// least ten hours later, so each would disable the endpoint.
+	fail(0, claims[0])
+	for i, c := range claims[1:] {
+		wg.Go(func() { fail(i+10, c) })
 	}
 	wg.Wait()
 	got, err := db.Endpoint(ctx, ep.ID)
@@ -150,5 +152,65 @@ func TestCompleteAttemptConcurrent(t *testing.T) {
 	}
 	if len(disabled) != 1 || disabled[0] != got.DisabledReason {
 		t.Errorf("CompleteAttempt reported disabling %q; want exactly the endpoint's reason %q", disabled, got.DisabledReason)
+	}
+}
+
+// TestCompleteAttemptBatchFailure completes attempts at once, one of which
+// reuses the id of an attempt recorded before: that one fails with
+// ErrConflict, whatever batch it was in, and the others are recorded.
+func TestCompleteAttemptBatchFailure(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, pgtest.URL(t))
+	ctx := t.Context()
+	mustTenant(t, db, "acme")
+	mustEndpoint(t, db, "acme", 100)
+	const n = 30
+	evs := make([]hook.Event, n)
+	for i := range evs {
+		evs[i] = event("acme")
+	}
+	if _, err := db.IngestBatch(ctx, evs); err != nil {
+		t.Fatalf("IngestBatch: %v", err)
+	}
+	claims, err := db.ClaimDeliveries(ctx, hook.ClaimParams{Now: hotT0.Add(time.Minute), Limit: n})
+	if err != nil || len(claims) != n {
+		t.Fatalf("ClaimDeliveries = %d claims, %v; want %d", len(claims), err, n)
+	}
+	attempt := func(c hook.Claim, id string) hook.Outcome {
+		return hook.Outcome{Status: hook.DeliverySucceeded, Attempt: hook.Attempt{
+			ID: id, DeliveryID: c.Delivery.ID, EndpointID: c.Endpoint.ID, TenantID: c.Delivery.TenantID,
+			Number: 1, StartedAt: hotT0, RequestHeader: http.Header{}, ResponseHeader: http.Header{}, StatusCode: 200,
+		}}
+	}
+	taken := hook.NewID(hook.PrefixAttempt)
+	if _, err := db.CompleteAttempt(ctx, claims[0].Token, attempt(claims[0], taken)); err != nil {
+		t.Fatalf("CompleteAttempt: %v", err)
+	}
+	const bad = n / 2
+	var wg sync.WaitGroup
+	for i, c := range claims[1:] {
+		wg.Go(func() {
+			id := hook.NewID(hook.PrefixAttempt)
+			if i+1 == bad {
+				id = taken
+			}
+			_, err := db.CompleteAttempt(context.Background(), c.Token, attempt(c, id))
+			switch {
+			case i+1 == bad && !errors.Is(err, hook.ErrConflict):
+				t.Errorf("CompleteAttempt with a taken attempt id: %v, want ErrConflict", err)
+			case i+1 != bad && err != nil:
+				t.Errorf("CompleteAttempt %d: %v", i+1, err)
+			}
+		})
+	}
+	wg.Wait()
+	for i, c := range claims {
+		d, err := db.Delivery(ctx, c.Delivery.ID)
+		if err != nil {
+			t.Fatalf("Delivery: %v", err)
+		}
+		if want := map[bool]hook.DeliveryStatus{true: hook.DeliveryPending, false: hook.DeliverySucceeded}[i == bad]; d.Status != want {
+			t.Errorf("delivery %d: status %s, want %s", i, d.Status, want)
+		}
 	}
 }
