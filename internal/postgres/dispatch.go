@@ -78,7 +78,8 @@ const rateTokens = `LEAST(GREATEST(1.0, e.rate_limit),
 // (rn). Ordering by rn first is what makes claims fair: every endpoint's
 // first delivery precedes any endpoint's second. The picks are locked by
 // leaseQuery, not here: with many endpoints, most rows read here are cut by
-// the final LIMIT, and a row lock is a write.
+// the final LIMIT, and a row lock is a write. $6 caps the rows read per
+// endpoint (see pick).
 const claimQuery = `WITH room AS MATERIALIZED (
 		SELECT e.id AS endpoint_id, e.timeout_ns,
 			LEAST(e.max_in_flight - ` + liveLeases + `,
@@ -94,7 +95,7 @@ const claimQuery = `WITH room AS MATERIALIZED (
 			WHERE endpoint_id = r.endpoint_id AND status = 'pending' AND next_attempt_at <= $1
 				AND (lease_until IS NULL OR lease_until <= $1)
 			ORDER BY next_attempt_at, seq
-			LIMIT greatest(r.n, 0)
+			LIMIT LEAST(greatest(r.n, 0), $6)
 		) d
 	)
 	SELECT seq, endpoint_id, timeout_ns FROM due
@@ -158,18 +159,7 @@ func (db *DB) claim(ctx context.Context, tx pgx.Tx, now time.Time, margin time.D
 	if err != nil || len(locked) == 0 {
 		return nil, err
 	}
-	type pick struct {
-		seq      int64
-		endpoint string
-		timeout  time.Duration
-	}
-	picks, err := queryList(ctx, tx, func(s scanner) (pick, error) {
-		var p pick
-		var ns int64
-		err := s.Scan(&p.seq, &p.endpoint, &ns)
-		p.timeout = time.Duration(ns)
-		return p, err
-	}, claimQuery, now, locked, limits, limit, perEndpoint)
+	picks, err := pickDeliveries(ctx, tx, now, locked, limits, limit, perEndpoint)
 	if err != nil || len(picks) == 0 {
 		return nil, err
 	}
@@ -281,6 +271,45 @@ func (db *DB) claimed(ctx context.Context, tx pgx.Tx, now time.Time, leased []le
 		return nil, nil, translate(err)
 	}
 	return events, endpoints, nil
+}
+
+// pick is a delivery claimQuery picked.
+type pick struct {
+	seq      int64
+	endpoint string
+	timeout  time.Duration
+}
+
+// pickDeliveries runs claimQuery for the endpoints locked. It reads first no more
+// per endpoint than an even share of the limit: with a backlog on many
+// endpoints, that is all the final LIMIT keeps, a few rows each instead of
+// each endpoint's whole room. The picks are then the same as without the
+// cap (every endpoint's first rows come first), unless fewer than limit
+// came back while an endpoint gave all the cap allowed: it may have more,
+// and claimQuery runs again without the cap.
+func pickDeliveries(ctx context.Context, tx pgx.Tx, now time.Time, locked []string, limits string, limit, perEndpoint int) ([]pick, error) {
+	scan := func(s scanner) (pick, error) {
+		var p pick
+		var ns int64
+		err := s.Scan(&p.seq, &p.endpoint, &ns)
+		p.timeout = time.Duration(ns)
+		return p, err
+	}
+	share := (limit + len(locked) - 1) / len(locked)
+	if share < min(limit, perEndpoint) {
+		picks, err := queryList(ctx, tx, scan, claimQuery, now, locked, limits, limit, perEndpoint, share)
+		if err != nil || len(picks) >= limit {
+			return picks, err
+		}
+		n := map[string]int{}
+		for _, p := range picks {
+			n[p.endpoint]++
+		}
+		if !slices.ContainsFunc(slices.Collect(maps.Values(n)), func(k int) bool { return k >= share }) {
+			return picks, nil // every endpoint gave all it had room for
+		}
+	}
+	return queryList(ctx, tx, scan, claimQuery, now, locked, limits, limit, perEndpoint, limit)
 }
 
 // drawTokens queues in b the draw of a token from the rate-limit bucket of

@@ -214,3 +214,37 @@ func TestCompleteAttemptBatchFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestClaimUneven claims across endpoints with uneven backlogs: the first
+// read, capped at an even share per endpoint, comes back short, and the
+// claim still fills its limit from the deeper backlogs, fairly.
+func TestClaimUneven(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, pgtest.URL(t))
+	ctx := t.Context()
+	mustTenant(t, db, "one")
+	mustTenant(t, db, "many")
+	one := mustEndpoint(t, db, "one", 100)
+	many := mustEndpoint(t, db, "many", 100)
+	evs := []hook.Event{event("one")}
+	for range 10 {
+		evs = append(evs, event("many"))
+	}
+	if _, err := db.IngestBatch(ctx, evs); err != nil {
+		t.Fatalf("IngestBatch: %v", err)
+	}
+	claims, err := db.ClaimDeliveries(ctx, hook.ClaimParams{Now: hotT0.Add(time.Minute), Limit: 8})
+	if err != nil {
+		t.Fatalf("ClaimDeliveries: %v", err)
+	}
+	n := map[string]int{}
+	for _, c := range claims {
+		n[c.Endpoint.ID]++
+	}
+	if len(claims) != 8 || n[one.ID] != 1 || n[many.ID] != 7 {
+		t.Errorf("claimed %d: %d of the endpoint with one due, %d of the one with ten; want 8: 1 and 7", len(claims), n[one.ID], n[many.ID])
+	}
+	if claims[0].Endpoint.ID != one.ID && claims[1].Endpoint.ID != one.ID {
+		t.Errorf("the endpoint with one due is not among the first two claims")
+	}
+}
