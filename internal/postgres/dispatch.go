@@ -108,14 +108,15 @@ const claimQuery = `WITH room AS MATERIALIZED (
 // is skipped, and one that such a write changed since claimQuery read it
 // is re-checked against its new version and left out unless still
 // claimable at $4. Claims of the same endpoint cannot interfere: they wait
-// for the endpoint's lock.
+// for the endpoint's lock. Each pick is found by its key (the join), never
+// by a scan of the pending deliveries, however many there are.
 const leaseQuery = `UPDATE deliveries d SET claim_token = l.token, lease_until = l.lease_until
-	FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS l (seq, token, lease_until)
-	WHERE d.seq = l.seq AND d.seq IN (
-		SELECT seq FROM deliveries
-		WHERE seq = ANY($1::bigint[]) AND status = 'pending' AND next_attempt_at <= $4
-			AND (lease_until IS NULL OR lease_until <= $4)
-		FOR UPDATE SKIP LOCKED)
+	FROM (SELECT l.seq, l.token, l.lease_until
+		FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS l (seq, token, lease_until)
+		JOIN deliveries c ON c.seq = l.seq
+		WHERE c.status = 'pending' AND c.next_attempt_at <= $4 AND (c.lease_until IS NULL OR c.lease_until <= $4)
+		FOR UPDATE OF c SKIP LOCKED) l
+	WHERE d.seq = l.seq
 	RETURNING `
 
 // ClaimDeliveries leases up to p.Limit due deliveries in one transaction;
