@@ -248,3 +248,28 @@ func TestClaimUneven(t *testing.T) {
 		t.Errorf("the endpoint with one due is not among the first two claims")
 	}
 }
+
+// TestPoolSize checks the pool's default size and that the URL's
+// pool_max_conns and Options.MaxConns win over it.
+func TestPoolSize(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	open := func(url string, n int32) int32 {
+		t.Helper()
+		db, err := postgres.Open(t.Context(), url, postgres.Options{Secrets: newBox(t), MaxConns: n})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		defer db.Close()
+		return db.Pool().Stat().MaxConns()
+	}
+	if got := open(url, 0); got < 8 {
+		t.Errorf("default pool size = %d, want at least 8", got)
+	}
+	if got := open(url+"&pool_max_conns=3", 0); got != 3 {
+		t.Errorf("pool size with pool_max_conns=3 = %d, want 3", got)
+	}
+	if got := open(url, 5); got != 5 {
+		t.Errorf("pool size with MaxConns 5 = %d, want 5", got)
+	}
+}
