@@ -79,7 +79,7 @@ const rateTokens = `LEAST(GREATEST(1.0, e.rate_limit),
 // first delivery precedes any endpoint's second. The picks are locked by
 // leaseQuery, not here: with many endpoints, most rows read here are cut by
 // the final LIMIT, and a row lock is a write. $6 caps the rows read per
-// endpoint (see pick).
+// endpoint (see pickDeliveries).
 const claimQuery = `WITH room AS MATERIALIZED (
 		SELECT e.id AS endpoint_id, e.timeout_ns,
 			LEAST(e.max_in_flight - ` + liveLeases + `,
