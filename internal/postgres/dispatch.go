@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -44,13 +43,22 @@ const lockEndpointsQuery = `WITH candidate AS MATERIALIZED (
 		FROM endpoints e
 		WHERE e.status = 'active'
 			AND coalesce(($2::jsonb ->> e.id)::int, 1) > 0
-			AND e.max_in_flight > (SELECT count(*) FROM deliveries l
-				WHERE l.endpoint_id = e.id AND l.lease_until > $1)
+			AND e.max_in_flight > ` + liveLeases + `
 			AND (e.rate_limit <= 0 OR ` + rateTokens + ` >= 1)
 	), ordered AS MATERIALIZED (
 		SELECT id FROM candidate WHERE first_due IS NOT NULL ORDER BY first_due, id
 	)
 	SELECT id FROM ordered WHERE pg_try_advisory_xact_lock($3, hashtext(id)) LIMIT $4`
+
+// liveLeases counts the live leases at $1 of endpoint e, up to its
+// MaxInFlight, which is all a claim needs to know. The LIMIT makes the
+// planner read the deliveries_leased index with a plain index scan rather
+// than a bitmap scan: every lease and completion leaves an index entry of a
+// dead row version behind, and only a plain index scan marks those dead when
+// it meets them, so that the next claims skip them until a vacuum removes
+// them. A bitmap scan visits the heap page of every one, on every claim.
+const liveLeases = `(SELECT count(*) FROM (SELECT 1 FROM deliveries l
+		WHERE l.endpoint_id = e.id AND l.lease_until > $1 LIMIT e.max_in_flight) l)`
 
 // rateTokens is the tokens of an endpoint's rate-limit bucket at $1: what
 // it held at rate_at plus what it gained since, at most a second's worth
@@ -70,11 +78,11 @@ const rateTokens = `LEAST(GREATEST(1.0, e.rate_limit),
 // (rn). Ordering by rn first is what makes claims fair: every endpoint's
 // first delivery precedes any endpoint's second. The picks are locked by
 // leaseQuery, not here: with many endpoints, most rows read here are cut by
-// the final LIMIT, and a row lock is a write.
+// the final LIMIT, and a row lock is a write. $6 caps the rows read per
+// endpoint (see pickDeliveries).
 const claimQuery = `WITH room AS MATERIALIZED (
 		SELECT e.id AS endpoint_id, e.timeout_ns,
-			LEAST(e.max_in_flight - (SELECT count(*) FROM deliveries l
-					WHERE l.endpoint_id = e.id AND l.lease_until > $1),
+			LEAST(e.max_in_flight - ` + liveLeases + `,
 				coalesce(($3::jsonb ->> e.id)::int, $4), $4, $5,
 				CASE WHEN e.rate_limit > 0 THEN floor(` + rateTokens + `)::int ELSE $4 END) AS n
 		FROM endpoints e
@@ -87,7 +95,7 @@ const claimQuery = `WITH room AS MATERIALIZED (
 			WHERE endpoint_id = r.endpoint_id AND status = 'pending' AND next_attempt_at <= $1
 				AND (lease_until IS NULL OR lease_until <= $1)
 			ORDER BY next_attempt_at, seq
-			LIMIT greatest(r.n, 0)
+			LIMIT LEAST(greatest(r.n, 0), $6)
 		) d
 	)
 	SELECT seq, endpoint_id, timeout_ns FROM due
@@ -100,14 +108,15 @@ const claimQuery = `WITH room AS MATERIALIZED (
 // is skipped, and one that such a write changed since claimQuery read it
 // is re-checked against its new version and left out unless still
 // claimable at $4. Claims of the same endpoint cannot interfere: they wait
-// for the endpoint's lock.
+// for the endpoint's lock. Each pick is found by its key (the join), never
+// by a scan of the pending deliveries, however many there are.
 const leaseQuery = `UPDATE deliveries d SET claim_token = l.token, lease_until = l.lease_until
-	FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS l (seq, token, lease_until)
-	WHERE d.seq = l.seq AND d.seq IN (
-		SELECT seq FROM deliveries
-		WHERE seq = ANY($1::bigint[]) AND status = 'pending' AND next_attempt_at <= $4
-			AND (lease_until IS NULL OR lease_until <= $4)
-		FOR UPDATE SKIP LOCKED)
+	FROM (SELECT l.seq, l.token, l.lease_until
+		FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS l (seq, token, lease_until)
+		JOIN deliveries c ON c.seq = l.seq
+		WHERE c.status = 'pending' AND c.next_attempt_at <= $4 AND (c.lease_until IS NULL OR c.lease_until <= $4)
+		FOR UPDATE OF c SKIP LOCKED) l
+	WHERE d.seq = l.seq
 	RETURNING `
 
 // ClaimDeliveries leases up to p.Limit due deliveries in one transaction;
@@ -151,18 +160,7 @@ func (db *DB) claim(ctx context.Context, tx pgx.Tx, now time.Time, margin time.D
 	if err != nil || len(locked) == 0 {
 		return nil, err
 	}
-	type pick struct {
-		seq      int64
-		endpoint string
-		timeout  time.Duration
-	}
-	picks, err := queryList(ctx, tx, func(s scanner) (pick, error) {
-		var p pick
-		var ns int64
-		err := s.Scan(&p.seq, &p.endpoint, &ns)
-		p.timeout = time.Duration(ns)
-		return p, err
-	}, claimQuery, now, locked, limits, limit, perEndpoint)
+	picks, err := pickDeliveries(ctx, tx, now, locked, limits, limit, perEndpoint)
 	if err != nil || len(picks) == 0 {
 		return nil, err
 	}
@@ -174,37 +172,23 @@ func (db *DB) claim(ctx context.Context, tx pgx.Tx, now time.Time, margin time.D
 		seqs[i], tokens[i] = pk.seq, "clm_"+rand.Text()
 		leases[i] = hook.Timestamp(now.Add(pk.timeout + margin))
 	}
-	leased, err := queryList(ctx, tx, scanDelivery, leaseQuery+prefixed("d.", deliveryColumns), seqs, tokens, leases, now)
+	leased, err := queryList(ctx, tx, scanLeased, leaseQuery+prefixed("d.", deliveryColumns)+leasedColumns,
+		seqs, tokens, leases, now)
 	if err != nil || len(leased) == 0 {
 		return nil, err
 	}
-	if err := drawTokens(ctx, tx, now, leased); err != nil {
-		return nil, err
-	}
-	bySeq := make(map[int64]hook.Delivery, len(leased))
+	bySeq := make(map[int64]leasedDelivery, len(leased))
 	var eventIDs, endpointIDs []string
 	for _, d := range leased {
-		bySeq[d.seq] = d.Delivery
+		bySeq[d.seq] = d
 		eventIDs = append(eventIDs, d.EventID)
 		if !slices.Contains(endpointIDs, d.EndpointID) {
 			endpointIDs = append(endpointIDs, d.EndpointID)
 		}
 	}
-	evs, err := queryList(ctx, tx, scanEvent, "SELECT "+eventColumns+" FROM events WHERE id = ANY($1::text[])", eventIDs)
+	events, endpoints, err := db.claimed(ctx, tx, now, leased, eventIDs, endpointIDs)
 	if err != nil {
 		return nil, err
-	}
-	events := make(map[string]hook.Event, len(evs))
-	for _, e := range evs {
-		events[e.ID] = e.Event
-	}
-	eps, err := queryList(ctx, tx, db.scanEndpoint, "SELECT "+endpointColumns+" FROM endpoints WHERE id = ANY($1::text[])", endpointIDs)
-	if err != nil {
-		return nil, err
-	}
-	endpoints := make(map[string]hook.Endpoint, len(eps))
-	for _, e := range eps {
-		endpoints[e.ID] = e
 	}
 	claims := make([]hook.Claim, 0, len(leased))
 	for i, pk := range picks {
@@ -220,18 +204,119 @@ func (db *DB) claim(ctx context.Context, tx pgx.Tx, now time.Time, margin time.D
 		if !ok {
 			return nil, fmt.Errorf("endpoint %s: %w", pk.endpoint, hook.ErrNotFound)
 		}
-		claims = append(claims, hook.Claim{Delivery: d, Event: ev, Endpoint: cloneEndpoint(ep), Token: tokens[i], LeaseUntil: leases[i]})
-	}
-	if err := claimReplays(ctx, tx, claims); err != nil {
-		return nil, err
+		claims = append(claims, hook.Claim{Delivery: d.Delivery, Event: ev, Endpoint: cloneEndpoint(ep),
+			Token: tokens[i], LeaseUntil: leases[i], Replay: d.replay})
 	}
 	return claims, nil
 }
 
-// drawTokens takes a token from the rate-limit bucket of each leased
-// delivery's endpoint. The endpoint rows are updated after the delivery
-// rows are locked, the order CompleteAttempt also follows.
-func drawTokens(ctx context.Context, tx pgx.Tx, now time.Time, leased []seqDelivery) error {
+// leasedColumns follow the delivery's in what leaseQuery returns: its
+// replay state.
+const leasedColumns = ", d.replays > 0, d.replay_status, d.unscheduled"
+
+// leasedDelivery is a delivery just leased, with its replay state.
+type leasedDelivery struct {
+	seqDelivery
+	replay hook.Replay
+}
+
+func scanLeased(s scanner) (leasedDelivery, error) {
+	var (
+		d      leasedDelivery
+		status string
+		err    error
+	)
+	d.seqDelivery, err = scanDelivery(scanMore{s, []any{&d.replay.Queued, &status, &d.replay.Unscheduled}})
+	d.replay.RestoreStatus = hook.DeliveryStatus(status)
+	return d, err
+}
+
+// scanMore scans the columns of s that follow those its caller asks for
+// into more.
+type scanMore struct {
+	s    scanner
+	more []any
+}
+
+func (m scanMore) Scan(dest ...any) error { return m.s.Scan(append(dest, m.more...)...) }
+
+// claimed draws the rate-limit tokens of the leased deliveries and reads
+// their events and endpoints, three statements sent at once (a pipeline:
+// none depends on another's answer).
+func (db *DB) claimed(ctx context.Context, tx pgx.Tx, now time.Time, leased []leasedDelivery, eventIDs, endpointIDs []string) (map[string]hook.Event, map[string]hook.Endpoint, error) {
+	var b pgx.Batch
+	drawTokens(&b, now, leased)
+	events := make(map[string]hook.Event, len(eventIDs))
+	b.Queue("SELECT "+eventColumns+" FROM events WHERE id = ANY($1::text[])", eventIDs).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			e, err := scanEvent(rows)
+			if err != nil {
+				return err
+			}
+			events[e.ID] = e.Event
+		}
+		return rows.Err()
+	})
+	endpoints := make(map[string]hook.Endpoint, len(endpointIDs))
+	b.Queue("SELECT "+endpointColumns+" FROM endpoints WHERE id = ANY($1::text[])", endpointIDs).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			e, err := db.scanEndpoint(rows)
+			if err != nil {
+				return err
+			}
+			endpoints[e.ID] = e
+		}
+		return rows.Err()
+	})
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, nil, translate(err)
+	}
+	return events, endpoints, nil
+}
+
+// pick is a delivery claimQuery picked.
+type pick struct {
+	seq      int64
+	endpoint string
+	timeout  time.Duration
+}
+
+// pickDeliveries runs claimQuery for the endpoints locked. It reads first no more
+// per endpoint than an even share of the limit: with a backlog on many
+// endpoints, that is all the final LIMIT keeps, a few rows each instead of
+// each endpoint's whole room. The picks are then the same as without the
+// cap (every endpoint's first rows come first), unless fewer than limit
+// came back while an endpoint gave all the cap allowed: it may have more,
+// and claimQuery runs again without the cap.
+func pickDeliveries(ctx context.Context, tx pgx.Tx, now time.Time, locked []string, limits string, limit, perEndpoint int) ([]pick, error) {
+	scan := func(s scanner) (pick, error) {
+		var p pick
+		var ns int64
+		err := s.Scan(&p.seq, &p.endpoint, &ns)
+		p.timeout = time.Duration(ns)
+		return p, err
+	}
+	share := (limit + len(locked) - 1) / len(locked)
+	if share < min(limit, perEndpoint) {
+		picks, err := queryList(ctx, tx, scan, claimQuery, now, locked, limits, limit, perEndpoint, share)
+		if err != nil || len(picks) >= limit {
+			return picks, err
+		}
+		n := map[string]int{}
+		for _, p := range picks {
+			n[p.endpoint]++
+		}
+		if !slices.ContainsFunc(slices.Collect(maps.Values(n)), func(k int) bool { return k >= share }) {
+			return picks, nil // every endpoint gave all it had room for
+		}
+	}
+	return queryList(ctx, tx, scan, claimQuery, now, locked, limits, limit, perEndpoint, limit)
+}
+
+// drawTokens queues in b the draw of a token from the rate-limit bucket of
+// each leased delivery's endpoint. The endpoint rows are updated after the
+// delivery rows are locked, the order CompleteAttempt also follows.
+func drawTokens(b *pgx.Batch, now time.Time, leased []leasedDelivery) {
 	drawn := map[string]int32{}
 	for _, d := range leased {
 		drawn[d.EndpointID]++
@@ -241,10 +326,9 @@ func drawTokens(ctx context.Context, tx pgx.Tx, now time.Time, leased []seqDeliv
 	for i, id := range ids {
 		ns[i] = drawn[id]
 	}
-	_, err := tx.Exec(ctx, `UPDATE endpoints e SET rate_tokens = `+rateTokens+` - d.n, rate_at = $1
+	b.Queue(`UPDATE endpoints e SET rate_tokens = `+rateTokens+` - d.n, rate_at = $1
 		FROM unnest($2::text[], $3::int[]) AS d (id, n)
 		WHERE e.id = d.id AND e.rate_limit > 0`, now, ids, ns)
-	return err
 }
 
 // prefixed qualifies every column of a column list with p.
@@ -265,157 +349,6 @@ func cloneEndpoint(e hook.Endpoint) hook.Endpoint {
 	e.Headers = maps.Clone(e.Headers)
 	e.Metadata = maps.Clone(e.Metadata)
 	return e
-}
-
-// checkLease locks the delivery id and returns its endpoint when token
-// holds its lease; hook.ErrNotFound when there is no such delivery and
-// hook.ErrConflict when the lease ended, expired and was claimed again, or
-// the delivery was canceled. The row lock keeps a claim, a cancel or
-// another completion from changing the delivery until this transaction
-// ends.
-func checkLease(ctx context.Context, tx pgx.Tx, id, token string) (string, error) {
-	var (
-		endpoint string
-		held     *string
-	)
-	err := tx.QueryRow(ctx, "SELECT endpoint_id, claim_token FROM deliveries WHERE id = $1 FOR UPDATE", id).Scan(&endpoint, &held)
-	if err != nil {
-		return "", translate(err)
-	}
-	if held == nil || *held != token || token == "" {
-		return "", fmt.Errorf("delivery %s: lease not held: %w", id, hook.ErrConflict)
-	}
-	return endpoint, nil
-}
-
-// CompleteAttempt records an attempt, ends its delivery's lease and updates
-// the endpoint's health in one transaction; see hook.Store.
-func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome) (string, error) {
-	a := o.Attempt
-	switch o.Status {
-	case hook.DeliveryPending, hook.DeliverySucceeded, hook.DeliveryFailed:
-	default:
-		return "", fmt.Errorf("complete attempt: delivery status %q is not an attempt's outcome", o.Status)
-	}
-	reqHeader, err := jsonText(a.RequestHeader)
-	if err != nil {
-		return "", fmt.Errorf("complete attempt: %w", err)
-	}
-	respHeader, err := jsonText(a.ResponseHeader)
-	if err != nil {
-		return "", fmt.Errorf("complete attempt: %w", err)
-	}
-	var body []byte // nil, NULL, for no body
-	if len(a.ResponseBody) > 0 {
-		body = a.ResponseBody
-	}
-	next := any(nil)
-	if o.Status == hook.DeliveryPending {
-		next = nullTS(a.NextRetryAt)
-	}
-	t := hook.Timestamp(a.StartedAt)
-	end := hook.Timestamp(a.StartedAt.Add(a.Duration))
-	var disabled string
-	err = db.tx(ctx, func(tx pgx.Tx) error {
-		endpoint, err := checkLease(ctx, tx, a.DeliveryID, token)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO attempts (id, delivery_id, endpoint_id, tenant_id, number,
-			started_at, duration_us, request_headers, status_code, response_headers, response_body,
-			error, error_message, next_retry_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-			a.ID, a.DeliveryID, a.EndpointID, a.TenantID, a.Number,
-			t, a.Duration.Microseconds(), reqHeader, a.StatusCode, respHeader, body,
-			text(a.Error), text(a.ErrorMessage), nullTS(a.NextRetryAt))
-		if err != nil {
-			return translate(err)
-		}
-		_, err = tx.Exec(ctx, `UPDATE deliveries SET status = $1, attempt_count = $2, next_attempt_at = $3,
-			updated_at = $4, claim_token = NULL, lease_until = NULL WHERE id = $5`,
-			string(o.Status), a.Number, next, end, a.DeliveryID)
-		if err != nil {
-			return err
-		}
-		if err := completeReplay(ctx, tx, a.DeliveryID, o.Replay, end); err != nil {
-			return err
-		}
-		disabled, err = recordHealth(ctx, tx, endpoint, t, o)
-		return err
-	})
-	if err != nil {
-		return "", fmt.Errorf("complete attempt: %w", err)
-	}
-	return disabled, nil
-}
-
-// text makes s storable in a text column, which holds neither NUL nor
-// invalid UTF-8: an attempt's error message may quote what a remote server
-// sent.
-func text(s string) string {
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
-}
-
-// recordHealth updates the health of the endpoint id, if it still exists,
-// after an attempt at t, and disables it as o asks. Like the status, health
-// is the engine's, not configuration: updated_at stays.
-func recordHealth(ctx context.Context, tx pgx.Tx, id string, t time.Time, o hook.Outcome) (string, error) {
-	var (
-		since  pgtype.Timestamptz
-		status string
-		err    error
-	)
-	if o.Attempt.Succeeded() {
-		// Attempts may complete out of order: a success ends the failure
-		// streak only when no failure started after it.
-		err = tx.QueryRow(ctx, `UPDATE endpoints SET
-				last_success_at = GREATEST(last_success_at, $1),
-				consecutive_failures = CASE WHEN last_failure_at > $1 THEN consecutive_failures ELSE 0 END,
-				failing_since = CASE WHEN last_failure_at > $1 THEN failing_since END
-			WHERE id = $2 RETURNING failing_since, status`, t, id).Scan(&since, &status)
-	} else {
-		// A failure that started before the last success is not part of a
-		// streak.
-		err = tx.QueryRow(ctx, `UPDATE endpoints SET
-				last_failure_at = GREATEST(last_failure_at, $1),
-				consecutive_failures = CASE WHEN last_success_at > $1 THEN consecutive_failures ELSE consecutive_failures + 1 END,
-				failing_since = CASE WHEN last_success_at > $1 THEN failing_since ELSE coalesce(failing_since, $1) END
-			WHERE id = $2 RETURNING failing_since, status`, t, id).Scan(&since, &status)
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil // deleted since the claim; its deliveries would be canceled
-	}
-	if err != nil {
-		return "", err
-	}
-	if status != string(hook.EndpointActive) {
-		return "", nil // keep the reason it was disabled for first
-	}
-	reason := o.DisableReason(fromNullTS(since), t)
-	if reason == "" {
-		return "", nil
-	}
-	_, err = tx.Exec(ctx, "UPDATE endpoints SET status = 'disabled', disabled_reason = $1 WHERE id = $2", reason, id)
-	if err != nil {
-		return "", err
-	}
-	return reason, nil
-}
-
-// ReleaseClaim ends a lease without an attempt; see hook.Store.
-func (db *DB) ReleaseClaim(ctx context.Context, deliveryID, token string, next time.Time) error {
-	err := db.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := checkLease(ctx, tx, deliveryID, token); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `UPDATE deliveries SET next_attempt_at = $1, claim_token = NULL, lease_until = NULL
-			WHERE id = $2`, ts(next), deliveryID)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("release claim: %w", err)
-	}
-	return nil
 }
 
 const attemptColumns = `id, delivery_id, endpoint_id, tenant_id, number, started_at, duration_us,

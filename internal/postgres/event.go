@@ -3,12 +3,8 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"slices"
 	"strconv"
-	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -22,146 +18,19 @@ const notifyChannel = "herald_deliveries"
 // tenant that matches its type, in one transaction; see hook.Store. A zero
 // CreatedAt means now; the deliveries are due at CreatedAt.
 //
-// The insert of the event comes first, with ON CONFLICT DO NOTHING: of two
-// ingests of one id the second waits for the first to commit and then finds
-// its event (Duplicate), or, if the first rolled back, inserts. The tenant
-// row is then held with a key-share lock, so that DeleteTenant and
-// DeleteEndpoint, which lock it for update, wait for this commit before
-// they cancel pending deliveries. When deliveries were made, a NOTIFY on
-// herald_deliveries fires at commit, for Listen.
+// It is IngestBatch of one event: the tenant row is held with a key-share
+// lock first, so that DeleteTenant and DeleteEndpoint, which lock it for
+// update, wait for this commit before they cancel pending deliveries; then
+// the event is inserted with ON CONFLICT DO NOTHING: of two ingests of one
+// id the second waits for the first to commit and then finds its event
+// (Duplicate), or, if the first rolled back, inserts. When deliveries were
+// made, a NOTIFY on herald_deliveries fires at commit, for Listen.
 func (db *DB) Ingest(ctx context.Context, ev hook.Event) (hook.IngestResult, error) {
 	items, err := db.IngestBatch(ctx, []hook.Event{ev})
 	if err != nil {
 		return hook.IngestResult{}, err
 	}
 	return items[0].Result, items[0].Err
-}
-
-// IngestBatch ingests evs in one transaction; see hook.Store and Ingest.
-// The events are inserted in the order of their ids (request order among
-// equal ids), so two batches that share ids wait for each other rather
-// than deadlock. An event whose tenant does not exist is deleted again
-// within the transaction, which needs no savepoint. The tenants and their
-// active endpoints are read once per batch, and one NOTIFY covers it.
-func (db *DB) IngestBatch(ctx context.Context, evs []hook.Event) ([]hook.IngestItem, error) {
-	now := time.Now()
-	evs = slices.Clone(evs)
-	for i := range evs {
-		if evs[i].CreatedAt.IsZero() {
-			evs[i].CreatedAt = now
-		}
-		evs[i].CreatedAt = hook.Timestamp(evs[i].CreatedAt)
-	}
-	order := make([]int, len(evs))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(evs[a].ID, evs[b].ID) })
-	var items []hook.IngestItem
-	err := db.tx(ctx, func(tx pgx.Tx) error {
-		items = make([]hook.IngestItem, len(evs))
-		tenants := map[string]*tenantEndpoints{}
-		notify := false
-		for _, i := range order {
-			res, err := ingest(ctx, tx, evs[i], tenants)
-			if err != nil && !errors.Is(err, hook.ErrNotFound) {
-				return err
-			}
-			items[i] = hook.IngestItem{Result: res, Err: err}
-			notify = notify || len(res.Deliveries) > 0
-		}
-		if notify {
-			if _, err := tx.Exec(ctx, "SELECT pg_notify($1, '')", notifyChannel); err != nil {
-				return translate(err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
-	}
-	return items, nil
-}
-
-// tenantEndpoints is what a batch of ingests learnt of one tenant: whether
-// it exists, and its active endpoints.
-type tenantEndpoints struct {
-	exists bool
-	eps    []hook.Endpoint
-}
-
-func ingest(ctx context.Context, tx pgx.Tx, ev hook.Event, tenants map[string]*tenantEndpoints) (hook.IngestResult, error) {
-	var seq int64
-	err := tx.QueryRow(ctx, `INSERT INTO events (id, tenant_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (id) DO NOTHING RETURNING seq`,
-		ev.ID, ev.TenantID, ev.Type, []byte(ev.Data), ev.CreatedAt).Scan(&seq)
-	if errors.Is(err, pgx.ErrNoRows) {
-		old, err := scanEvent(tx.QueryRow(ctx, "SELECT "+eventColumns+" FROM events WHERE id = $1", ev.ID))
-		if err != nil {
-			return hook.IngestResult{}, err
-		}
-		return hook.IngestResult{Event: old.Event, Duplicate: true}, nil
-	}
-	if err != nil {
-		return hook.IngestResult{}, translate(err)
-	}
-	te := tenants[ev.TenantID]
-	if te == nil {
-		if te, err = readTenantEndpoints(ctx, tx, ev.TenantID); err != nil {
-			return hook.IngestResult{}, err
-		}
-		tenants[ev.TenantID] = te
-	}
-	if !te.exists {
-		if _, err := tx.Exec(ctx, "DELETE FROM events WHERE id = $1", ev.ID); err != nil {
-			return hook.IngestResult{}, translate(err)
-		}
-		return hook.IngestResult{}, fmt.Errorf("tenant %s: %w", ev.TenantID, hook.ErrNotFound)
-	}
-	res := hook.IngestResult{Event: ev}
-	var ids, endpoints []string
-	for _, ep := range te.eps {
-		if !ep.Matches(ev.Type) {
-			continue
-		}
-		d := hook.NewDelivery(ev, ep, ev.CreatedAt)
-		res.Deliveries = append(res.Deliveries, d)
-		ids = append(ids, d.ID)
-		endpoints = append(endpoints, d.EndpointID)
-	}
-	if len(ids) == 0 {
-		return res, nil
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO deliveries
-		(id, event_id, endpoint_id, tenant_id, event_type, status, attempt_count, next_attempt_at, created_at, updated_at)
-		SELECT d.id, $3, d.endpoint_id, $4, $5, 'pending', 0, $6, $6, $6
-		FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS d (id, endpoint_id, n)
-		ORDER BY d.n`,
-		ids, endpoints, ev.ID, ev.TenantID, ev.Type, ev.CreatedAt)
-	if err != nil {
-		return hook.IngestResult{}, translate(err)
-	}
-	return res, nil
-}
-
-// readTenantEndpoints reads whether a tenant exists, holding it with a
-// key-share lock (see Ingest), and its active endpoints ordered by id with
-// only ID and Events set. Events have no foreign key to their tenant (they
-// outlive it), so ingest checks here that it exists now.
-func readTenantEndpoints(ctx context.Context, tx pgx.Tx, tenant string) (*tenantEndpoints, error) {
-	var id string
-	err := tx.QueryRow(ctx, "SELECT id FROM tenants WHERE id = $1 FOR KEY SHARE", tenant).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return &tenantEndpoints{}, nil
-	}
-	if err != nil {
-		return nil, translate(err)
-	}
-	eps, err := activeEndpoints(ctx, tx, tenant)
-	if err != nil {
-		return nil, err
-	}
-	return &tenantEndpoints{exists: true, eps: eps}, nil
 }
 
 // matchingEndpoints returns the active endpoints of ev's tenant whose event

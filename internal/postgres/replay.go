@@ -112,60 +112,6 @@ func (db *DB) ReplayEvent(ctx context.Context, eventID string, endpointIDs []str
 	return out, nil
 }
 
-// claimReplays reads the replay state of the deliveries just claimed, in
-// one query.
-func claimReplays(ctx context.Context, tx pgx.Tx, claims []hook.Claim) error {
-	if len(claims) == 0 {
-		return nil
-	}
-	ids := make([]string, len(claims))
-	for i, c := range claims {
-		ids[i] = c.Delivery.ID
-	}
-	rows, err := tx.Query(ctx, "SELECT id, replays > 0, replay_status, unscheduled FROM deliveries WHERE id = ANY($1::text[])", ids)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	byID := map[string]hook.Replay{}
-	for rows.Next() {
-		var (
-			id, status string
-			r          hook.Replay
-		)
-		if err := rows.Scan(&id, &r.Queued, &status, &r.Unscheduled); err != nil {
-			return err
-		}
-		r.RestoreStatus = hook.DeliveryStatus(status)
-		byID[id] = r
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for i := range claims {
-		claims[i].Replay = byID[claims[i].Delivery.ID]
-	}
-	return nil
-}
-
-// completeReplay follows the update of a completed attempt: a replay uses
-// up one queued replay and does not count toward the schedule, and while
-// replays remain queued (also those queued during the attempt) the
-// delivery stays pending and due at now, keeping the status just set as
-// the one to return to.
-func completeReplay(ctx context.Context, tx pgx.Tx, id string, replay bool, now time.Time) error {
-	if replay {
-		_, err := tx.Exec(ctx, `UPDATE deliveries SET replays = greatest(replays - 1, 0), unscheduled = unscheduled + 1
-			WHERE id = $1`, id)
-		if err != nil {
-			return err
-		}
-	}
-	_, err := tx.Exec(ctx, `UPDATE deliveries SET replay_status = status, status = 'pending', next_attempt_at = $1
-		WHERE id = $2 AND replays > 0`, ts(now), id)
-	return err
-}
-
 const jobColumns = `id, tenant_id, kind, endpoint_id, since, until, status, total, done, error, created_at, finished_at`
 
 func scanJob(s scanner) (hook.Job, error) {
