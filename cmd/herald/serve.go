@@ -120,6 +120,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if cfg.Role != roleAPI {
 		scfg.Ingested = dispatcher.Notify
 		scfg.Ready = dispatcher.Healthy
+		scfg.Circuit = dispatcher.Circuit // the breakers live in the dispatcher; --role api has none
 	}
 	handler, err := server.New(scfg)
 	if err != nil {

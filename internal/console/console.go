@@ -55,6 +55,7 @@ type Config struct {
 	FrameAncestors []string
 	TestSender     TestSender                                   // nil: "send a test event" is unavailable
 	Announce       func(ctx context.Context, op hook.Operation) // nil: changes are not announced
+	Circuit        func(endpointID string) string               // an endpoint's circuit state here (dispatch.Dispatcher.Circuit); nil: no dispatcher in this process
 	Now            func() time.Time                             // nil: time.Now
 	Logger         *slog.Logger                                 // nil: discard
 	// SessionTTL is how long an operator session lasts; zero means

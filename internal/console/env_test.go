@@ -48,6 +48,13 @@ type envOption func(*server.Config)
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
+	return newEnvBreaker(t, dispatch.BreakerConfig{MinAttempts: 1 << 30}, opts...)
+}
+
+// newEnvBreaker is newEnv with the dispatcher's circuit breakers tuned by
+// breaker; newEnv's never open.
+func newEnvBreaker(t *testing.T, breaker dispatch.BreakerConfig, opts ...envOption) *env {
+	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t}
 	db := sqlitetest.Open(t)
@@ -77,7 +84,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Cleanup(client.CloseIdleConnections)
 	e.d, err = dispatch.New(dispatch.Config{
 		Store: db, Sender: client, PollInterval: 10 * time.Millisecond, LeaseMargin: time.Second,
-		ShutdownGrace: time.Second, Breaker: dispatch.BreakerConfig{MinAttempts: 1 << 30}, UserAgent: "Herald/test",
+		ShutdownGrace: time.Second, Breaker: breaker, UserAgent: "Herald/test",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +109,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Cleanup(hs.Close)
 	e.url = hs.URL
 	cfg := server.Config{
-		Store: db, PublicURL: hs.URL, Now: e.now, TestSender: e.d, Ingested: e.d.Notify,
+		Store: db, PublicURL: hs.URL, Now: e.now, TestSender: e.d, Ingested: e.d.Notify, Circuit: e.d.Circuit,
 		ConsoleKey: bytes.Repeat([]byte{6}, 32),
 	}
 	for _, o := range opts {

@@ -198,6 +198,7 @@ type tenantData struct {
 	Tenant    hook.Tenant
 	Endpoints []hook.Endpoint
 	Next      string
+	Circuits  map[string]circuitView // by endpoint id
 }
 
 func (c *Console) tenant(r *http.Request, s *session) (string, any, error) {
@@ -211,7 +212,7 @@ func (c *Console) tenant(r *http.Request, s *session) (string, any, error) {
 	if err := listErr(err, "list endpoints"); err != nil {
 		return "", nil, err
 	}
-	return "tenant", tenantData{t, p.Items, p.Next}, nil
+	return "tenant", tenantData{t, p.Items, p.Next, c.circuits(p.Items)}, nil
 }
 
 // listErr turns a bad cursor into a 400 and wraps other errors.
@@ -227,6 +228,7 @@ func listErr(err error, what string) error {
 
 type endpointData struct {
 	E          hook.Endpoint
+	Circuit    circuitView
 	Deliveries []hook.Delivery
 	Next       string
 	Status     string // the filters
@@ -246,7 +248,7 @@ func (c *Console) endpoint(r *http.Request, s *session) (string, any, error) {
 	}
 	q := r.URL.Query()
 	d := endpointData{
-		E: e, Status: q.Get("status"), EventType: q.Get("eventType"), CanTest: c.cfg.TestSender != nil,
+		E: e, Circuit: c.circuit(e.ID), Status: q.Get("status"), EventType: q.Get("eventType"), CanTest: c.cfg.TestSender != nil,
 		Statuses:  []hook.DeliveryStatus{hook.DeliveryPending, hook.DeliverySucceeded, hook.DeliveryFailed, hook.DeliveryCanceled},
 		RecoverAt: now.Add(-24 * time.Hour).Format("2006-01-02T15:04"),
 	}

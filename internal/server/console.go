@@ -23,7 +23,7 @@ func newConsole(cfg Config) (*console.Console, error) {
 	}
 	c := console.Config{
 		Store: cfg.Store, SecretKey: key, PublicURL: cfg.PublicURL, FrameAncestors: cfg.FrameAncestors,
-		Announce: cfg.Announce, Now: cfg.Now, Logger: cfg.Logger,
+		Announce: cfg.Announce, Now: cfg.Now, Logger: cfg.Logger, Circuit: cfg.Circuit,
 	}
 	if cfg.TestSender != nil {
 		c.TestSender = cfg.TestSender

@@ -67,6 +67,9 @@ type Config struct {
 	// FrameAncestors are the origins that may frame the console's pages;
 	// none means framing is refused.
 	FrameAncestors []string
+	// Circuit, when not nil, tells the console an endpoint's circuit state
+	// in this process's dispatcher (dispatch.Dispatcher.Circuit).
+	Circuit func(endpointID string) string
 }
 
 // Server serves the HTTP API. It is an http.Handler; the caller runs it in
