@@ -63,14 +63,9 @@ func (db *DB) IngestBatch(ctx context.Context, evs []hook.Event) ([]hook.IngestI
 	if len(evs) == 0 {
 		return []hook.IngestItem{}, nil
 	}
-	now := time.Now()
-	evs = slices.Clone(evs)
+	evs = hook.StampEvents(evs, time.Now())
 	tenantIDs := make([]string, 0, 1)
 	for i := range evs {
-		if evs[i].CreatedAt.IsZero() {
-			evs[i].CreatedAt = now
-		}
-		evs[i].CreatedAt = hook.Timestamp(evs[i].CreatedAt)
 		if !slices.Contains(tenantIDs, evs[i].TenantID) {
 			tenantIDs = append(tenantIDs, evs[i].TenantID)
 		}
