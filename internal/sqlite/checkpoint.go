@@ -13,7 +13,9 @@ import (
 // behind the one writer, waits while thousands of pages are copied and the
 // file is synced, which showed as spikes of a few hundred milliseconds in
 // ingest-to-delivery latency. A passive checkpoint here copies what no
-// reader still needs while the writer goes on appending.
+// reader still needs while the writer goes on appending, so that the
+// writer's own checkpoint (a backstop, past 8,192 pages) has little left to
+// copy.
 type checkpointer struct {
 	db   *sql.DB
 	log  *slog.Logger
@@ -50,6 +52,9 @@ func (c *checkpointer) loop(every time.Duration) {
 			if err != nil {
 				c.log.Warn("checkpoint", "mode", mode, "err", err)
 				break
+			}
+			if mode == "RESTART" && busy != 0 {
+				c.log.Warn("checkpoint could not restart the write-ahead log; readers held it", "frames", frames)
 			}
 			if frames < restartFrames || mode == "RESTART" {
 				break

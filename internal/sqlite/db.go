@@ -178,10 +178,17 @@ func (db *DB) open(ctx context.Context, abs string, opts Options) error {
 	// page that many batches changed into the file once.
 	wq.Add("_pragma", "cache_size(-16384)")
 	if opts.CheckpointInterval >= 0 {
-		wq.Add("_pragma", "wal_autocheckpoint(0)") // see checkpointer
+		// A backstop: passive checkpoints on their own connection seldom
+		// finish while commits keep landing, so the log would only grow;
+		// the writer's own checkpoint, past 8,192 pages, finds most of it
+		// copied already, finishes, and lets the next write start the log
+		// from its beginning. See checkpointer.
+		wq.Add("_pragma", "wal_autocheckpoint(8192)")
 	} else {
 		wq.Add("_pragma", "wal_autocheckpoint(4000)")
 	}
+	// A log that grew under a burst is cut back to 64 MiB once restarted.
+	wq.Add("_pragma", "journal_size_limit(67108864)")
 	wdb, err := sql.Open("sqlite", dsn(abs, wq))
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -30,10 +29,12 @@ import (
 //
 // The cost is one probe of deliveries_pending per active endpoint and, per
 // endpoint with room, at most its fair share of the claim's limit (?4
-// divided among the endpoints with room, and at most ?5), so about ?4 rows
-// in all, whatever the backlog. An endpoint whose share is less than its
-// due deliveries gets the rest in the next claim; reading ?4 rows for each
-// endpoint instead cost several milliseconds at 100 endpoints. Numbering every due
+// divided among the endpoints with room and a claimable delivery, and at
+// most ?5), so about ?4 rows in all, whatever the backlog; reading ?4 rows
+// for each endpoint instead cost several milliseconds at 100 endpoints.
+// When that share cut an endpoint short and the claim is not full, the
+// claim reads again with the share lifted (?8): the same fair order, with
+// the rest of the room filled. Numbering every due
 // delivery at once (a window over the due scan) cost 2ms at a backlog of
 // 1,000 and 23ms at 10,000, all of it on the writer. MATERIALIZED and CROSS
 // JOIN keep that plan: room first, then each endpoint's deliveries through
@@ -46,7 +47,10 @@ const claimQuery = `WITH room AS MATERIALIZED (
 				CASE WHEN e.rate_limit > 0 THEN CAST(` + rateTokens + ` AS INTEGER) ELSE ?4 END) AS n
 		FROM endpoints e
 		WHERE e.status = ?2 AND EXISTS (SELECT 1 FROM deliveries
-			WHERE endpoint_id = e.id AND status = 'pending' AND next_attempt_at <= ?1)
+			WHERE endpoint_id = e.id AND status = 'pending' AND next_attempt_at <= ?1
+				AND seq NOT IN (SELECT value FROM json_each(?7)))
+	), share AS (
+		SELECT CASE WHEN ?8 THEN ?5 ELSE min(?5, ?4 / max(count(*), 1) + 1) END AS k FROM room WHERE n > 0
 	), due AS (
 		SELECT d.seq, d.next_attempt_at, r.endpoint_id, r.timeout_ns, r.rate_limited, r.n,
 			ROW_NUMBER() OVER (PARTITION BY r.endpoint_id ORDER BY d.next_attempt_at, d.seq) AS rn
@@ -56,9 +60,9 @@ const claimQuery = `WITH room AS MATERIALIZED (
 			WHERE endpoint_id = r.endpoint_id AND status = 'pending' AND next_attempt_at <= ?1
 				AND seq NOT IN (SELECT value FROM json_each(?7))
 			ORDER BY next_attempt_at, seq
-			LIMIT min(?5, ?4 / (SELECT count(*) FROM room WHERE n > 0) + 1))
+			LIMIT (SELECT k FROM share))
 	)
-	SELECT seq, endpoint_id, timeout_ns, rate_limited FROM due
+	SELECT seq, endpoint_id, timeout_ns, rate_limited, (SELECT k FROM share) FROM due
 	WHERE rn <= n
 	ORDER BY rn, next_attempt_at, seq
 	LIMIT ?4`
@@ -74,8 +78,8 @@ const claimedQuery = `SELECT ` + deliveryColumns + `, replays > 0, replay_status
 // rateTokens is the tokens of an endpoint's rate-limit bucket at ?1: what
 // it held at rate_at plus what it gained since, at most a second's worth
 // (and at least one token). A NULL bucket has never been drawn from: full.
-// Claims draw from it in the same write that leases, so the limit holds
-// for every dispatcher that shares the database.
+// Claims draw from it in a write before they return, under claimMu, so the
+// next claim reads what this one drew.
 const rateTokens = `min(max(1.0, e.rate_limit),
 	coalesce(e.rate_tokens, max(1.0, e.rate_limit)) + max(0, ?1 - coalesce(e.rate_at, ?1)) * e.rate_limit / 1e6)`
 
@@ -133,13 +137,28 @@ func (db *DB) claimDeliveries(ctx context.Context, p hook.ClaimParams) ([]hook.C
 	if err != nil {
 		return nil, err
 	}
-	picks, err := queryList(ctx, &db.hot, func(s scanner) (claimPick, error) {
-		var pk claimPick
-		var ns int64
-		err := s.Scan(&pk.seq, &pk.endpoint, &ns, &pk.rateLimited)
-		pk.timeout = time.Duration(ns)
-		return pk, err
-	}, claimQuery, micros(now), hook.EndpointActive, string(limits), p.Limit, perEndpoint, string(heldJSON), string(heldSeqsJSON))
+	pick := func(lifted bool) ([]claimPick, bool, error) {
+		share := 0
+		picks, err := queryList(ctx, &db.hot, func(s scanner) (claimPick, error) {
+			var pk claimPick
+			var ns int64
+			err := s.Scan(&pk.seq, &pk.endpoint, &ns, &pk.rateLimited, &share)
+			pk.timeout = time.Duration(ns)
+			return pk, err
+		}, claimQuery, micros(now), hook.EndpointActive, string(limits), p.Limit, perEndpoint,
+			string(heldJSON), string(heldSeqsJSON), lifted)
+		per := map[string]int{}
+		cut := false
+		for _, pk := range picks {
+			per[pk.endpoint]++
+			cut = cut || per[pk.endpoint] == share && share < perEndpoint
+		}
+		return picks, cut, err
+	}
+	picks, cut, err := pick(false)
+	if err == nil && cut && len(picks) < p.Limit {
+		picks, _, err = pick(true)
+	}
 	if err != nil || len(picks) == 0 {
 		return nil, err
 	}
@@ -312,11 +331,17 @@ func cloneEndpoint(e hook.Endpoint) hook.Endpoint {
 	return e
 }
 
-// checkLease returns nil when token holds the lease of the delivery id;
-// hook.ErrNotFound when there is no such delivery and hook.ErrConflict when
-// the lease ended, expired and was claimed again, or was never taken.
-func (db *DB) checkLease(ctx context.Context, tx *wtx, id, token string) error {
-	if db.leases.holds(id, token) {
+// settleLease checks that token holds the lease of the delivery id, for a
+// write that ends it: it returns hook.ErrNotFound when there is no such
+// delivery and hook.ErrConflict when the lease ended, expired and was
+// claimed again, or was never taken. When token holds it, the lease is
+// settling until the write's batch ends (see leaseTable), and it ends then
+// if the batch committed and *end was set by the write: the write succeeded,
+// or found the delivery canceled (by another write, which may be in the
+// same batch and so is not committed yet).
+func (db *DB) settleLease(ctx context.Context, tx *wtx, id, token string, end *bool) error {
+	if db.leases.settle(id, token) {
+		tx.afterBatch(func(committed bool) { db.leases.done(id, token, committed && *end) })
 		return nil
 	}
 	var one int
@@ -326,11 +351,9 @@ func (db *DB) checkLease(ctx context.Context, tx *wtx, id, token string) error {
 	return fmt.Errorf("delivery %s: lease not held: %w", id, hook.ErrConflict)
 }
 
-// notPending is the error of a completion or release whose delivery,
-// though its lease is held, is no longer pending: it was canceled. The
-// lease ends at once; nothing can claim a delivery that is not pending.
-func (db *DB) notPending(id, token string) error {
-	db.leases.end(id, token)
+// errCanceled is the error of a completion or release whose delivery,
+// though its lease is held, is no longer pending: it was canceled.
+func errCanceled(id string) error {
 	return fmt.Errorf("delivery %s: canceled while leased: %w", id, hook.ErrConflict)
 }
 
@@ -367,7 +390,8 @@ func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome)
 		replay = 1
 	}
 	err = db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
-		if err := db.checkLease(ctx, tx, a.DeliveryID, token); err != nil {
+		endLease := false
+		if err := db.settleLease(ctx, tx, a.DeliveryID, token, &endLease); err != nil {
 			return err
 		}
 		// One statement sets the outcome. A replayed attempt uses up one
@@ -386,12 +410,12 @@ func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome)
 			WHERE id = ?6 AND status = 'pending' RETURNING endpoint_id`,
 			a.Number, micros(end), replay, o.Status, next, a.DeliveryID).Scan(&endpoint)
 		if errors.Is(err, sql.ErrNoRows) {
-			return db.notPending(a.DeliveryID, token)
+			endLease = true
+			return errCanceled(a.DeliveryID)
 		}
 		if err != nil {
 			return err
 		}
-		tx.afterCommit(func() { db.leases.end(a.DeliveryID, token) })
 		seq, err := nextAttemptSeq(ctx, tx)
 		if err != nil {
 			return err
@@ -406,8 +430,11 @@ func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome)
 		if err != nil {
 			return translate(err)
 		}
-		disabled, err = recordHealth(ctx, tx, endpoint, t, o)
-		return err
+		if disabled, err = recordHealth(ctx, tx, endpoint, t, o); err != nil {
+			return err
+		}
+		endLease = true
+		return nil
 	})
 	if err != nil {
 		return "", fmt.Errorf("complete attempt: %w", err)
@@ -466,7 +493,8 @@ func recordHealth(ctx context.Context, tx *wtx, id string, t time.Time, o hook.O
 // ReleaseClaim ends a lease without an attempt; see hook.Store.
 func (db *DB) ReleaseClaim(ctx context.Context, deliveryID, token string, next time.Time) error {
 	err := db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
-		if err := db.checkLease(ctx, tx, deliveryID, token); err != nil {
+		end := false
+		if err := db.settleLease(ctx, tx, deliveryID, token, &end); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending'`,
@@ -474,10 +502,14 @@ func (db *DB) ReleaseClaim(ctx context.Context, deliveryID, token string, next t
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return cmp.Or(err, db.notPending(deliveryID, token))
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
 		}
-		tx.afterCommit(func() { db.leases.end(deliveryID, token) })
+		end = true
+		if n == 0 {
+			return errCanceled(deliveryID)
+		}
 		return nil
 	})
 	if err != nil {

@@ -16,7 +16,9 @@ import (
 //
 // A lease ends when the write that completes or releases its delivery has
 // committed, never before: until then the delivery is pending in the file,
-// and only its lease keeps the next claim from taking it again.
+// and only its lease keeps the next claim from taking it again. From the
+// moment that write checks the lease to the end of its batch, the lease
+// counts as live even if it expires meanwhile (settle, done).
 type leaseTable struct {
 	mu   sync.Mutex
 	byID map[string]lease // by delivery id
@@ -27,6 +29,11 @@ type lease struct {
 	endpoint string
 	token    string
 	until    time.Time
+	// settling is set while a write that ends the lease (a completion or
+	// a release) is in its batch: the lease then counts as live, expired
+	// or not, so that no claim takes the delivery before that write has
+	// committed or failed.
+	settling bool
 }
 
 // leaseKeep is how long an expired lease is kept, so that the holder of an
@@ -42,7 +49,7 @@ func (t *leaseTable) live(now time.Time) (perEndpoint map[string]int, seqs []int
 	perEndpoint = map[string]int{}
 	for id, l := range t.byID {
 		switch {
-		case l.until.After(now):
+		case l.until.After(now) || l.settling:
 			perEndpoint[l.endpoint]++
 			seqs = append(seqs, l.seq)
 		case l.until.Add(leaseKeep).Before(now):
@@ -62,19 +69,33 @@ func (t *leaseTable) add(id string, l lease) {
 	t.byID[id] = l
 }
 
-// holds reports whether token holds the lease of the delivery id.
-func (t *leaseTable) holds(id, token string) bool {
+// settle reports whether token holds the lease of the delivery id and, if
+// it does, marks it settling until done ends it or keeps it.
+func (t *leaseTable) settle(id, token string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	l, ok := t.byID[id]
-	return ok && token != "" && l.token == token
+	if !ok || token == "" || l.token != token {
+		return false
+	}
+	l.settling = true
+	t.byID[id] = l
+	return true
 }
 
-// end ends the lease of the delivery id if token holds it.
-func (t *leaseTable) end(id, token string) {
+// done ends the settling lease of the delivery id that token holds, when
+// end is set, or else keeps it as it was before settle.
+func (t *leaseTable) done(id, token string, end bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if l, ok := t.byID[id]; ok && l.token == token {
-		delete(t.byID, id)
+	l, ok := t.byID[id]
+	if !ok || l.token != token {
+		return
 	}
+	if end {
+		delete(t.byID, id)
+		return
+	}
+	l.settling = false
+	t.byID[id] = l
 }

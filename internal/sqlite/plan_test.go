@@ -56,7 +56,7 @@ func explain(t *testing.T, db *DB, query string, args ...any) string {
 // cost would grow with the backlog.
 func TestClaimPlan(t *testing.T) {
 	t.Parallel()
-	all := explain(t, planDB(t), claimQuery, 1, hook.EndpointActive, "{}", 10, 10, "{}", "[]")
+	all := explain(t, planDB(t), claimQuery, 1, hook.EndpointActive, "{}", 10, 10, "{}", "[]", false)
 	for _, want := range []string{
 		"MATERIALIZE room",
 		"SEARCH d USING INTEGER PRIMARY KEY (rowid=?)",

@@ -70,18 +70,18 @@ type wtx struct {
 	tx    *sql.Tx
 	stmts *stmtCache
 	batch *txBatch
-	after []func() // run once the batch has committed, if this op succeeded
 }
 
-// afterCommit runs fn once the batch of this op has committed, if the op
-// succeeds; not at all when it or the batch fails.
-func (t *wtx) afterCommit(fn func()) { t.after = append(t.after, fn) }
+// afterBatch runs fn once the batch of this op has ended, with whether it
+// committed, whatever the op itself returned: an op that failed may still
+// depend on what the other ops of its batch commit.
+func (t *wtx) afterBatch(fn func(committed bool)) { t.batch.after = append(t.batch.after, fn) }
 
 // txBatch is what the ops of one batch transaction share: work they leave to
 // run once before the commit, and the state that work writes.
 type txBatch struct {
 	beforeCommit []func(context.Context, *wtx) error
-	afterCommit  []func() // of the ops that succeeded
+	after        []func(committed bool)
 
 	attemptSeq int64 // the last attempt seq taken (see nextAttemptSeq)
 	seqLoaded  bool

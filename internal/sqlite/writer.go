@@ -179,11 +179,10 @@ func (w *writer) collect(batch []*writeOp, wait bool) ([]*writeOp, *writeOp) {
 func (w *writer) run(batch []*writeOp, excl *writeOp) {
 	if len(batch) > 0 {
 		errs := make([]error, len(batch))
-		b, err := w.runTx(batch, errs)
-		if err == nil {
-			for _, fn := range b.afterCommit {
-				fn()
-			}
+		b := &txBatch{}
+		err := w.runTx(batch, errs, b)
+		for _, fn := range b.after {
+			fn(err == nil)
 		}
 		for i, op := range batch {
 			if errs[i] == nil {
@@ -211,18 +210,18 @@ func (w *writer) runConn(op *writeOp) error {
 	return op.conn(ctx, c)
 }
 
-// runTx runs the batch in one transaction and records each op's own error in
-// errs; it returns an error that fails the whole batch (nothing committed).
-func (w *writer) runTx(batch []*writeOp, errs []error) (*txBatch, error) {
+// runTx runs the batch in one transaction, sharing b among its ops, and
+// records each op's own error in errs; it returns an error that fails the
+// whole batch (nothing committed).
+func (w *writer) runTx(batch []*writeOp, errs []error, b *txBatch) error {
 	// Ops run on a context that is not canceled: interrupting a statement
 	// of one op must not disturb the shared connection and the transaction
 	// of the others. An op whose caller has gone is skipped instead.
 	ctx := context.Background()
 	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
+		return fmt.Errorf("begin: %w", err)
 	}
-	b := &txBatch{}
 	for i, op := range batch {
 		if err := op.ctx.Err(); err != nil {
 			errs[i] = err
@@ -230,26 +229,23 @@ func (w *writer) runTx(batch []*writeOp, errs []error) (*txBatch, error) {
 		}
 		wt := &wtx{tx: tx, stmts: w.stmts, batch: b}
 		if _, err := wt.ExecContext(ctx, "SAVEPOINT op"); err != nil {
-			return nil, abort(tx, fmt.Errorf("savepoint: %w", err))
+			return abort(tx, fmt.Errorf("savepoint: %w", err))
 		}
 		errs[i] = op.tx(context.WithoutCancel(op.ctx), wt)
-		if errs[i] == nil {
-			b.afterCommit = append(b.afterCommit, wt.after...)
-		}
 		if errs[i] != nil {
 			// Some errors (I/O, disk full) make SQLite roll back the whole
 			// transaction; then ROLLBACK TO fails and the batch is lost.
 			if _, err := wt.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
-				return nil, abort(tx, fmt.Errorf("rollback to savepoint: %w (after %w)", err, errs[i]))
+				return abort(tx, fmt.Errorf("rollback to savepoint: %w (after %w)", err, errs[i]))
 			}
 		}
 		if _, err := wt.ExecContext(ctx, "RELEASE op"); err != nil {
-			return nil, abort(tx, fmt.Errorf("release savepoint: %w", err))
+			return abort(tx, fmt.Errorf("release savepoint: %w", err))
 		}
 	}
 	for _, fn := range b.beforeCommit {
 		if err := fn(ctx, &wtx{tx: tx, stmts: w.stmts, batch: b}); err != nil {
-			return nil, abort(tx, fmt.Errorf("before commit: %w", err))
+			return abort(tx, fmt.Errorf("before commit: %w", err))
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -257,9 +253,9 @@ func (w *writer) runTx(batch []*writeOp, errs []error) (*txBatch, error) {
 		// database/sql considers it done; end it so the next batch can
 		// begin. The error is of no use: there may be no transaction.
 		_, _ = w.db.ExecContext(ctx, "ROLLBACK")
-		return nil, fmt.Errorf("commit: %w", err)
+		return fmt.Errorf("commit: %w", err)
 	}
-	return b, nil
+	return nil
 }
 
 func abort(tx *sql.Tx, err error) error {
