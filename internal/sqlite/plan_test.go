@@ -87,3 +87,18 @@ func TestClaimedPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueStatsPlan pins the plan of QueueStats: the partial index of
+// pending deliveries alone, never the table.
+func TestQueueStatsPlan(t *testing.T) {
+	t.Parallel()
+	all := explain(t, planDB(t), queueStatsQuery, 1, "[]")
+	if !strings.Contains(all, "USING COVERING INDEX deliveries_pending") {
+		t.Errorf("queue stats plan does not read deliveries_pending alone:\n%s", all)
+	}
+	for line := range strings.SplitSeq(all, "\n") {
+		if strings.HasPrefix(line, "SCAN deliveries") && !strings.Contains(line, "COVERING INDEX deliveries_pending") {
+			t.Errorf("queue stats plan scans deliveries: %q\n%s", line, all)
+		}
+	}
+}

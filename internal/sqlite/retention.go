@@ -26,8 +26,8 @@ const expireBoundQuery = `SELECT created_at, seq FROM events
 // delivery. Deliveries go with their event and attempts with their delivery
 // (ON DELETE CASCADE; every connection enforces foreign keys), each found
 // through the index of its UNIQUE (event_id, …) or (delivery_id, …).
-// "+d.status" keeps the planner off deliveries_due, through which it would
-// walk every pending delivery for each event.
+// "+d.status" keeps the planner off the index of pending deliveries, through
+// which it would walk every pending delivery for each event.
 const expireDeleteQuery = `DELETE FROM events
 	WHERE created_at < ? AND (created_at, seq) > (?, ?) AND (created_at, seq) <= (?, ?)
 	AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND +d.status = 'pending')`

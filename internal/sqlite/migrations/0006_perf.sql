@@ -1,0 +1,5 @@
+-- deliveries_due (status, next_attempt_at) served only the queue counts,
+-- which the partial index deliveries_pending answers as well; every ingest
+-- and every attempt paid to keep it (an insert, and a delete and insert
+-- whenever an attempt changed the delivery's status or next attempt).
+DROP INDEX deliveries_due;
