@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/heraldhq/herald/internal/hook"
@@ -144,24 +145,130 @@ func jsonKind(t reflect.Type) string {
 }
 
 // unknownField returns a top-level key of the JSON object body that
-// is not a json-tagged field of the struct that t points to.
+// is not a json-tagged field of the struct that t points to. body must be
+// valid JSON (a decoder read it first), so the keys are found by a scan
+// that skips values without decoding them; a key with an escape is
+// decoded. This runs for every event of a batch, where decoding the object
+// again into a map cost as much as the decoding proper.
 func unknownField(body []byte, t reflect.Type) string {
-	var obj map[string]json.RawMessage
-	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct || json.Unmarshal(body, &obj) != nil {
+	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
 		return ""
 	}
+	known := fieldNames(t.Elem())
+	unknown := ""
+	topKeys(body, func(raw []byte, escaped bool) bool {
+		k := string(raw)
+		if escaped && json.Unmarshal(append(append([]byte{'"'}, raw...), '"'), &k) != nil {
+			return true
+		}
+		if !known[k] {
+			unknown = k
+			return false
+		}
+		return true
+	})
+	return unknown
+}
+
+var fieldNameCache sync.Map // reflect.Type → map[string]bool
+
+// fieldNames returns the JSON names of the fields of the struct type st.
+func fieldNames(st reflect.Type) map[string]bool {
+	if m, ok := fieldNameCache.Load(st); ok {
+		return m.(map[string]bool)
+	}
 	known := map[string]bool{}
-	st := t.Elem()
 	for i := range st.NumField() {
 		name, _, _ := strings.Cut(st.Field(i).Tag.Get("json"), ",")
 		known[name] = true
 	}
-	for k := range obj {
-		if !known[k] {
-			return k
+	fieldNameCache.Store(st, known)
+	return known
+}
+
+// topKeys calls fn with each key of the JSON object that valid JSON body
+// holds (without its quotes, and whether it has an escape) until fn
+// returns false. It does nothing when body is not an object.
+func topKeys(body []byte, fn func(key []byte, escaped bool) bool) {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return
+	}
+	i++
+	for {
+		i = skipSpace(body, i)
+		if i >= len(body) || body[i] != '"' {
+			return // '}' or the end
+		}
+		end, escaped := stringEnd(body, i)
+		if !fn(body[i+1:end-1], escaped) {
+			return
+		}
+		i = skipSpace(body, end)
+		if i >= len(body) || body[i] != ':' {
+			return
+		}
+		i = skipValue(body, skipSpace(body, i+1))
+		i = skipSpace(body, i)
+		if i >= len(body) || body[i] != ',' {
+			return
+		}
+		i++
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the string that starts at b[i]
+// (a quote), and whether it holds an escape.
+func stringEnd(b []byte, i int) (int, bool) {
+	escaped := false
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			escaped = true
+			i++
+		case '"':
+			return i + 1, escaped
 		}
 	}
-	return ""
+	return len(b), escaped
+}
+
+// skipValue returns the index just past the JSON value that starts at b[i].
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			i, _ = stringEnd(b, i)
+			if depth == 0 {
+				return i
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i // the end of the enclosing object
+			}
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		}
+		i++
+	}
+	return i
 }
 
 // timeOrNull is t in UTC, or nil (JSON null) for the zero time, which stands

@@ -1,11 +1,14 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -147,5 +150,49 @@ func TestMergeMap(t *testing.T) {
 	}
 	if len(old) != 2 || old["X-A"] != "1" {
 		t.Errorf("mergeMap changed its input: %v", old)
+	}
+}
+
+// TestUnknownFieldScan: the key scan finds the same unknown key as
+// decoding the object into a map would, whatever the values hold.
+func TestUnknownFieldScan(t *testing.T) {
+	type in struct {
+		ID   string          `json:"id"`
+		Type string          `json:"type"`
+		Data json.RawMessage `json:"data"`
+	}
+	reference := func(body []byte) []string {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(body, &obj) != nil {
+			return nil
+		}
+		var unknown []string
+		for k := range obj {
+			if k != "id" && k != "type" && k != "data" {
+				unknown = append(unknown, k)
+			}
+		}
+		return unknown
+	}
+	for _, body := range []string{
+		`{}`,
+		` { "id" : "a" , "type":"b", "data": {"x": [1, {"Y": "}"}], "z": "\"{"} } `,
+		`{"ID":"a"}`,
+		`{"id":"a","Type":"b"}`,
+		`{"data":[{"id":1},"]",{"k":"\\"}],"typ\u0065":"x"}`,
+		`{"data":{"a":{"b":{"c":[]}}},"extra":null}`,
+		`{"data":"x","id":123.5e3,"type":true,"colour":false}`,
+		`{"\u0069d":"escaped but known"}`,
+		`{"d\u0061ta":1,"T\u0079pe":2}`,
+		`[1,2]`,
+	} {
+		got := unknownField([]byte(body), reflect.TypeOf(&in{}))
+		want := reference([]byte(body))
+		switch {
+		case len(want) == 0 && got != "":
+			t.Errorf("%s: unknownField = %q, want none", body, got)
+		case len(want) > 0 && !slices.Contains(want, got):
+			t.Errorf("%s: unknownField = %q, want one of %q", body, got, want)
+		}
 	}
 }
