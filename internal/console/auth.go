@@ -129,26 +129,65 @@ func (c *Console) PortalLink(tenantID string, ttl time.Duration, readOnly bool) 
 }
 
 // openPortal checks a portal link and starts the tenant's portal session.
+// A browser that has a session of someone else (the operator, or another
+// tenant's portal) is asked first, with a form of that session: a link
+// alone, which any page can make a browser open, never replaces a session.
 func (c *Console) openPortal(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("token")
+	l, ok := c.portalLink(w, r, token)
+	if !ok {
+		return
+	}
+	if s := c.session(r); s != nil && s.Tenant != l.Tenant {
+		c.render(w, r, s, http.StatusOK, "portal-switch", struct{ Token, Tenant string }{token, l.Tenant})
+		return
+	}
+	c.startPortal(w, r, l)
+}
+
+// switchPortal starts the portal session of a link in place of the
+// browser's session, when its user said so on the form openPortal showed.
+func (c *Console) switchPortal(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	s := c.session(r)
+	if r.ParseForm() != nil || s == nil || !checkToken(r.PostForm.Get("csrf"), c.keys.csrfToken(s.ID)) {
+		c.fail(w, r, s, &pageError{http.StatusForbidden, "The form has no valid CSRF token. Open the link again."})
+		return
+	}
+	if l, ok := c.portalLink(w, r, r.PostForm.Get("token")); ok {
+		c.startPortal(w, r, l)
+	}
+}
+
+// portalLink checks a portal link's token and its tenant, answering the
+// request itself when they are not valid.
+func (c *Console) portalLink(w http.ResponseWriter, r *http.Request, token string) (link, bool) {
 	var l link
-	err := verify(c.keys.link, r.URL.Query().Get("token"), c.now(), &l)
+	err := verify(c.keys.link, token, c.now(), &l)
 	switch {
 	case errors.Is(err, errExpired):
 		c.fail(w, r, nil, &pageError{http.StatusForbidden, "This portal link has expired. Ask for a new one."})
-		return
-	case err != nil || !hook.ValidID(l.Tenant):
+		return l, false
+	case err != nil || !hook.ValidID(l.Tenant) || l.Tenant == hook.OperationalTenant:
 		c.fail(w, r, nil, &pageError{http.StatusForbidden, "This portal link is not valid."})
-		return
+		return l, false
 	}
 	if _, err := c.cfg.Store.Tenant(r.Context(), l.Tenant); err != nil {
 		if errors.Is(err, hook.ErrNotFound) {
 			c.fail(w, r, nil, &pageError{http.StatusForbidden, "This portal link is not valid."})
-			return
+			return l, false
 		}
 		c.fail(w, r, nil, err)
-		return
+		return l, false
 	}
-	c.startSession(w, session{Tenant: l.Tenant, ReadOnly: l.ReadOnly, Expires: c.now().Add(c.cfg.PortalSessionTTL).Unix()})
+	return l, true
+}
+
+// startPortal starts the portal session of a valid link. It ends when the
+// link expires, if that comes before the portal session's own time.
+func (c *Console) startPortal(w http.ResponseWriter, r *http.Request, l link) {
+	exp := min(c.now().Add(c.cfg.PortalSessionTTL).Unix(), l.Expires)
+	c.startSession(w, session{Tenant: l.Tenant, ReadOnly: l.ReadOnly, Expires: exp})
 	http.Redirect(w, r, "/ui/tenants/"+url.PathEscape(l.Tenant), http.StatusSeeOther)
 }
 

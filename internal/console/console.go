@@ -69,10 +69,12 @@ type Console struct {
 	cfg    Config
 	keys   keys
 	secure bool
-	csp    string
-	pages  map[string]*template.Template
-	mux    *http.ServeMux
-	log    *slog.Logger
+	csp    string // every page's policy: no framing
+	// portalCSP is the portal's: framing by --frame-ancestors, if any.
+	portalCSP string
+	pages     map[string]*template.Template
+	mux       *http.ServeMux
+	log       *slog.Logger
 }
 
 // New returns the console for cfg.
@@ -100,15 +102,16 @@ func New(cfg Config) (*Console, error) {
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	c := &Console{
-		cfg: cfg, keys: k, secure: strings.HasPrefix(cfg.PublicURL, "https://"),
+		cfg: cfg, keys: k, secure: len(cfg.PublicURL) >= 8 && strings.EqualFold(cfg.PublicURL[:8], "https://"),
 		mux: http.NewServeMux(), log: cfg.Logger,
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.csp = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+	c.portalCSP = c.csp
 	if len(cfg.FrameAncestors) > 0 {
-		c.csp = strings.TrimSuffix(c.csp, "'none'") + strings.Join(cfg.FrameAncestors, " ")
+		c.portalCSP = strings.TrimSuffix(c.csp, "'none'") + strings.Join(cfg.FrameAncestors, " ")
 	}
 	if c.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -132,16 +135,30 @@ func CheckOrigin(o string) error {
 func (c *Console) now() time.Time { return hook.Timestamp(c.cfg.Now()) }
 
 // ServeHTTP serves one request under /ui/. Every answer forbids framing
-// (unless the origin is listed) and caching.
+// and caching; only the portal (a portal link, or a portal session's
+// pages) may be framed by the origins of --frame-ancestors, never the
+// operator's console or its sign-in.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", c.csp)
-	if len(c.cfg.FrameAncestors) == 0 {
+	if c.portalCSP != c.csp && c.framable(r) {
+		h.Set("Content-Security-Policy", c.portalCSP)
+	} else {
+		h.Set("Content-Security-Policy", c.csp)
 		h.Set("X-Frame-Options", "DENY")
 	}
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	c.mux.ServeHTTP(w, r)
+}
+
+// framable reports whether r is for the portal: a portal link, or a
+// request of a portal session.
+func (c *Console) framable(r *http.Request) bool {
+	if r.URL.Path == "/ui/portal" {
+		return true
+	}
+	s := c.session(r)
+	return s != nil && s.Portal()
 }
 
 // routes lists every page and action of the console.
@@ -153,6 +170,7 @@ func (c *Console) routes() {
 	m.HandleFunc("POST /ui/login", c.login)
 	m.HandleFunc("POST /ui/logout", c.logout)
 	m.HandleFunc("GET /ui/portal", c.openPortal)
+	m.HandleFunc("POST /ui/portal", c.switchPortal)
 
 	m.Handle("GET /ui/{$}", c.page(c.overview))
 	m.Handle("GET /ui/tenants", c.page(c.tenants))

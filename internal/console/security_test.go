@@ -316,32 +316,122 @@ func TestPortalLinks(t *testing.T) {
 	}
 }
 
+// TestFraming: framing is refused everywhere, but for the portal (its
+// link and a portal session's pages) when --frame-ancestors lists origins;
+// the operator's console and its sign-in are never framed.
 func TestFraming(t *testing.T) {
 	t.Parallel()
+	const none, listed = "frame-ancestors 'none'", "frame-ancestors https://app.example.com https://admin.example.com:8443"
 	for _, c := range []struct {
-		origins        []string
-		wantCSP, wantX string
+		origins    []string
+		portalCSP  string
+		portalDENY bool
 	}{
-		{nil, "frame-ancestors 'none'", "DENY"},
-		{[]string{"https://app.example.com", "https://admin.example.com:8443"}, "frame-ancestors https://app.example.com https://admin.example.com:8443", ""},
+		{nil, none, true},
+		{[]string{"https://app.example.com", "https://admin.example.com:8443"}, listed, false},
 	} {
 		e := newEnv(t, func(cfg *server.Config) { cfg.FrameAncestors = c.origins })
-		for _, p := range []string{"/ui/login", "/ui/", "/ui/portal?token=x", "/ui/static/style.css"} {
+		check := func(what string, h http.Header, wantCSP string, wantDENY bool) {
+			t.Helper()
+			if csp := h.Get("Content-Security-Policy"); !strings.HasSuffix(csp, wantCSP) {
+				t.Errorf("%s: CSP %q, want it to end with %q", what, csp, wantCSP)
+			}
+			if x := h.Get("X-Frame-Options"); (x == "DENY") != wantDENY {
+				t.Errorf("%s: X-Frame-Options %q, want DENY %v", what, x, wantDENY)
+			}
+		}
+		for _, p := range []string{"/ui/login", "/ui/", "/ui/static/style.css"} {
 			resp, err := http.Get(e.url + p)
 			if err != nil {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			if csp := resp.Header.Get("Content-Security-Policy"); !strings.HasSuffix(csp, c.wantCSP) {
-				t.Errorf("%s: CSP %q, want it to end with %q", p, csp, c.wantCSP)
+			check(p, resp.Header, none, true)
+		}
+		resp, err := http.Get(e.url + "/ui/portal?token=x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		check("/ui/portal", resp.Header, c.portalCSP, c.portalDENY)
+
+		// A portal session's pages may be framed; an operator's may not.
+		_, out := e.portalLink("acme", "")
+		portal := e.browser()
+		portal.open(out["url"].(string))
+		operator := e.browser()
+		operator.signIn(e.admin)
+		for _, b := range []struct {
+			name     string
+			b        *browser
+			csp      string
+			wantDENY bool
+		}{{"portal", portal, c.portalCSP, c.portalDENY}, {"operator", operator, none, true}} {
+			req, _ := http.NewRequest("GET", e.url+"/ui/tenants/acme", nil)
+			resp, err := b.b.c.Do(req)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if x := resp.Header.Get("X-Frame-Options"); x != c.wantX {
-				t.Errorf("%s: X-Frame-Options %q, want %q", p, x, c.wantX)
-			}
+			resp.Body.Close()
+			check(b.name+" page", resp.Header, b.csp, b.wantDENY)
 		}
 	}
 	if _, err := server.New(server.Config{Store: newEnv(t).store, FrameAncestors: []string{"https://x.example.com/path"}}); err == nil {
 		t.Error("a frame ancestor with a path was accepted")
+	}
+}
+
+// TestPortalLinkNeverReplacesSession: a portal link opened in a browser
+// that has another session asks first, with a form of that session; the
+// link alone does not sign the operator out.
+func TestPortalLinkNeverReplacesSession(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, out := e.portalLink("globex", "")
+	link := out["url"].(string)
+	b := e.browser()
+	b.signIn(e.admin)
+	code, body := b.get(link)
+	if code != http.StatusOK || !strings.Contains(body, "Open the portal of globex") {
+		t.Fatalf("link with an operator session: %d, want the question\n%s", code, body)
+	}
+	if _, body := b.get("/ui/tenants"); !strings.Contains(body, "acme") {
+		t.Fatal("the operator session ended when the link was opened")
+	}
+	// A form posted from elsewhere (without the session's CSRF token) is
+	// refused; the operator stays signed in.
+	u, _ := url.Parse(link)
+	if code, _ := b.post("/ui/portal", url.Values{"token": {u.Query().Get("token")}, "csrf": {"forged"}}); code != http.StatusForbidden {
+		t.Errorf("switch without the CSRF token: %d, want 403", code)
+	}
+	if _, body := b.get("/ui/tenants"); !strings.Contains(body, "acme") {
+		t.Fatal("a forged switch ended the operator session")
+	}
+	// Asked and answered: the portal of globex, and nothing of acme.
+	b.get(link)
+	code, body = b.post("/ui/portal", url.Values{"token": {u.Query().Get("token")}})
+	if code != http.StatusOK || !strings.Contains(body, "Portal") || strings.Contains(body, e.acme.URL) {
+		t.Fatalf("switch: %d\n%s", code, body)
+	}
+	if code, _ := b.get("/ui/tenants/acme"); code != http.StatusNotFound {
+		t.Errorf("after the switch the browser still reaches acme: %d", code)
+	}
+}
+
+// TestPortalSessionEndsWithLink: a portal session lasts no longer than the
+// link that began it.
+func TestPortalSessionEndsWithLink(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, out := e.portalLink("acme", `{"expiresIn": "2m"}`)
+	b := e.browser()
+	b.open(out["url"].(string))
+	e.offset.Store(int64(3 * time.Minute))
+	if code, body := b.get("/ui/tenants/acme"); code == http.StatusOK && strings.Contains(body, e.acme.URL) {
+		t.Errorf("the portal session outlived its 2-minute link: %d", code)
+	}
+	if code, _ := e.portalLink(hook.OperationalTenant, ""); code != http.StatusForbidden {
+		t.Errorf("a portal link of the operational tenant: %d, want 403", code)
 	}
 }
 

@@ -61,6 +61,10 @@ func (s *Server) createPortalLink(ctx context.Context, c *call[portalLinkIn]) (r
 			return reply{}, err
 		}
 	}
+	if id == hook.OperationalTenant {
+		// Its endpoints receive events about every tenant.
+		return reply{}, forbidden("the tenant %q has no portal", id)
+	}
 	if _, err := s.store.Tenant(ctx, id); err != nil {
 		if errors.Is(err, hook.ErrNotFound) {
 			return reply{}, notFound("no tenant %q", id)
