@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -33,7 +34,9 @@ func (c *Console) setCookie(w http.ResponseWriter, name, value string, expires t
 	http.SetCookie(w, ck)
 }
 
-// session returns the request's valid session, or nil.
+// session returns the request's valid session, or nil. An operator's
+// session is valid only while the admin key it began with exists, so that
+// deleting the key ends every session made with it.
 func (c *Console) session(r *http.Request) *session {
 	ck, err := r.Cookie(cookieSession)
 	if err != nil {
@@ -43,7 +46,35 @@ func (c *Console) session(r *http.Request) *session {
 	if verify(c.keys.session, ck.Value, c.now(), &s) != nil || s.ID == "" {
 		return nil
 	}
+	if !s.Portal() && !c.adminKeyExists(r.Context(), s.Key) {
+		return nil
+	}
 	return &s
+}
+
+// adminKeyExists reports whether the admin key id exists; when the store
+// cannot tell, it does not.
+func (c *Console) adminKeyExists(ctx context.Context, id string) bool {
+	if id == "" {
+		return false
+	}
+	p := hook.ListParams{Limit: hook.MaxLimit}
+	for {
+		page, err := c.cfg.Store.ListAPIKeys(ctx, "", p)
+		if err != nil {
+			c.log.WarnContext(ctx, "console: check the session's admin key", "err", err)
+			return false
+		}
+		for _, k := range page.Items {
+			if k.ID == id {
+				return true
+			}
+		}
+		if page.Next == "" {
+			return false
+		}
+		p.Cursor = page.Next
+	}
 }
 
 // startSession sets the cookie of a new session.
@@ -93,7 +124,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.log.WarnContext(r.Context(), "console: record admin key use", "key", key.ID, "err", err)
 	}
 	c.setCookie(w, cookieLogin, "", time.Time{})
-	c.startSession(w, session{Expires: c.now().Add(c.cfg.SessionTTL).Unix()})
+	c.startSession(w, session{Key: key.ID, Expires: c.now().Add(c.cfg.SessionTTL).Unix()})
 	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 }
 

@@ -460,3 +460,25 @@ func TestCookieAttributes(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionEndsWithAdminKey: deleting the admin key an operator signed
+// in with ends the sessions made with it.
+func TestSessionEndsWithAdminKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	key, token := hook.NewAPIKey("", time.Now())
+	if err := e.store.CreateAPIKey(context.Background(), key); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	b.signIn(token)
+	if code, body := b.get("/ui/tenants"); code != http.StatusOK || !strings.Contains(body, "acme") {
+		t.Fatalf("signed in: %d", code)
+	}
+	if err := e.store.DeleteAPIKey(context.Background(), "", key.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := b.get("/ui/tenants"); strings.Contains(body, "acme") {
+		t.Error("the session outlived the deletion of its admin key")
+	}
+}

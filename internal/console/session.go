@@ -52,6 +52,7 @@ func deriveKeys(secret []byte) (keys, error) {
 // tenant; a portal session is scoped to Tenant.
 type session struct {
 	ID       string `json:"sid"`
+	Key      string `json:"key,omitempty"` // the admin key an operator signed in with
 	Tenant   string `json:"ten,omitempty"`
 	ReadOnly bool   `json:"ro,omitempty"`
 	Expires  int64  `json:"exp"` // Unix seconds
