@@ -62,20 +62,20 @@ func leaseSetup(t *testing.T, db *DB, maxInFlight int) (hook.Endpoint, hook.Clai
 // the endpoint active, and leases the delivery a second time.
 func TestLeaseOutlivesCancelInSameBatch(t *testing.T) {
 	t.Parallel()
-	db := leaseDB(t, Options{BatchWindow: 500 * time.Millisecond, MaxBatch: 16})
+	db := leaseDB(t, Options{BatchWindow: 2 * time.Second, MaxBatch: 16})
 	ep, c, now := leaseSetup(t, db, 1)
 	ctx := context.Background()
 
 	errs := make(chan error, 3)
 	go func() { errs <- db.DeleteEndpoint(ctx, ep.ID, now) }()
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // the ops join one batch (the window is 2s) in this order
 	go func() {
 		a := hook.Attempt{ID: hook.NewID(hook.PrefixAttempt), DeliveryID: c.Delivery.ID, EndpointID: ep.ID,
 			TenantID: "acme", Number: 1, StartedAt: now, Duration: time.Millisecond, StatusCode: 200}
 		_, err := db.CompleteAttempt(ctx, c.Token, hook.Outcome{Attempt: a, Status: hook.DeliverySucceeded})
 		errs <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // the ops join one batch (the window is 2s) in this order
 	reached, claimed := make(chan struct{}), make(chan struct{})
 	go func() {
 		// A third op of the same batch: it stands for the moment between the
@@ -109,7 +109,7 @@ func TestLeaseOutlivesCancelInSameBatch(t *testing.T) {
 // collides with A's attempt number.
 func TestLeaseSettlingAfterExpiry(t *testing.T) {
 	t.Parallel()
-	db := leaseDB(t, Options{BatchWindow: 500 * time.Millisecond, MaxBatch: 16})
+	db := leaseDB(t, Options{BatchWindow: 2 * time.Second, MaxBatch: 16})
 	ep, c, now := leaseSetup(t, db, 1)
 	ctx := context.Background()
 	late := c.LeaseUntil.Add(time.Second) // A's lease has expired
@@ -122,7 +122,7 @@ func TestLeaseSettlingAfterExpiry(t *testing.T) {
 		_, err := db.CompleteAttempt(ctx, c.Token, hook.Outcome{Attempt: a, Status: hook.DeliveryPending})
 		errs <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // the ops join one batch (the window is 2s) in this order
 	reached, claimed := make(chan struct{}), make(chan struct{})
 	go func() {
 		errs <- db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
@@ -132,6 +132,13 @@ func TestLeaseSettlingAfterExpiry(t *testing.T) {
 		})
 	}()
 	<-reached
+	db.leases.mu.Lock()
+	settling := db.leases.byID[c.Delivery.ID].settling
+	db.leases.mu.Unlock()
+	if !settling {
+		close(claimed)
+		t.Fatal("the completion did not run before the blocking op: the test's ordering failed, not the store")
+	}
 	cs, err := db.ClaimDeliveries(ctx, hook.ClaimParams{Now: late, Limit: 10, LeaseMargin: 10 * time.Second})
 	close(claimed)
 	if err != nil {
