@@ -2,8 +2,10 @@ package sqlite_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/internal/hook"
 	"github.com/heraldhq/herald/internal/sqlite"
@@ -47,4 +49,53 @@ func BenchmarkIngest(b *testing.B) {
 			}
 		})
 	})
+}
+
+// BenchmarkClaimIdleEndpoints measures one claim (of up to 64 deliveries,
+// then released) when 50 endpoints have due deliveries and the others,
+// active, have none: the claim's cost in the number of endpoints.
+func BenchmarkClaimIdleEndpoints(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			ctx := context.Background()
+			db := openTest(b, filepath.Join(b.TempDir(), "herald.db"))
+			if err := db.CreateTenant(ctx, hook.Tenant{ID: "acme", CreatedAt: now}); err != nil {
+				b.Fatal(err)
+			}
+			for i := range n {
+				typ := "idle"
+				if i < 50 {
+					typ = fmt.Sprintf("busy.%d", i)
+				}
+				ep := hook.Endpoint{ID: hook.NewID(hook.PrefixEndpoint), TenantID: "acme", Events: []string{typ},
+					Secrets: []hook.Secret{{Key: "k"}}, MaxInFlight: 64, Timeout: time.Second,
+					Status: hook.EndpointActive, CreatedAt: now, UpdatedAt: now}
+				if err := db.CreateEndpoint(ctx, ep); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var evs []hook.Event
+			for i := range 2000 {
+				evs = append(evs, hook.Event{ID: hook.NewID(hook.PrefixEvent), TenantID: "acme",
+					Type: fmt.Sprintf("busy.%d", i%50), Data: []byte(`{}`), CreatedAt: now})
+			}
+			if _, err := db.IngestBatch(ctx, evs); err != nil {
+				b.Fatal(err)
+			}
+			at := now.Add(time.Second)
+			for b.Loop() {
+				cs, err := db.ClaimDeliveries(ctx, hook.ClaimParams{Now: at, Limit: 64, LeaseMargin: time.Minute})
+				if err != nil || len(cs) == 0 {
+					b.Fatalf("claim: %d, %v", len(cs), err)
+				}
+				b.StopTimer()
+				for _, c := range cs {
+					if err := db.ReleaseClaim(ctx, c.Delivery.ID, c.Token, at); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StartTimer()
+			}
+		})
+	}
 }
