@@ -56,6 +56,8 @@ type serveFlags struct {
 	frameAncestors                                 string
 
 	fromEnv map[string]string // flag name → the variable that set it
+	// envNames names each flag's variable; nil means envName.
+	envNames func(flag string) string
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
@@ -94,10 +96,14 @@ func (f *serveFlags) applyEnv(fs *pflag.FlagSet, getenv func(string) string) err
 		if fl.Changed || err != nil || fl.Name == "help" {
 			return
 		}
-		if v := getenv(envName(fl.Name)); v != "" {
-			f.fromEnv[fl.Name] = envName(fl.Name)
+		name := envName(fl.Name)
+		if f.envNames != nil {
+			name = f.envNames(fl.Name)
+		}
+		if v := getenv(name); v != "" {
+			f.fromEnv[fl.Name] = name
 			if e := fs.Set(fl.Name, v); e != nil {
-				err = usageError{fmt.Errorf("invalid %s: %v", envName(fl.Name), e)}
+				err = usageError{fmt.Errorf("invalid %s: %v", name, e)}
 			}
 		}
 	})

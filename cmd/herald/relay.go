@@ -51,7 +51,7 @@ func (f *relayFlags) parse() (outbox.RelayConfig, error) {
 	var c outbox.RelayConfig
 	bad := func(flag string, err error) (outbox.RelayConfig, error) { return c, f.env.invalid(flag, err) }
 	if f.source == "" {
-		return c, usageError{errors.New("relay: --source (or HERALD_SOURCE) is required: the producer's database, a postgres:// URL or a SQLite file")}
+		return c, usageError{errors.New("relay: --source (or HERALD_RELAY_SOURCE) is required: the producer's database, a postgres:// URL or a SQLite file")}
 	}
 	if f.server == "" {
 		return c, usageError{errors.New("relay: --server (or HERALD_URL) is required: Herald's URL, such as http://127.0.0.1:8080")}
@@ -106,8 +106,10 @@ the events to Herald, and deletes (or marks) the rows Herald took. A row
 Herald refuses moves to <table>_dead with the reason; when Herald answers 429
 or 5xx, or cannot be reached, the relay backs off and tries again.
 
-Every flag may be set by its variable HERALD_<FLAG> (HERALD_SOURCE,
-HERALD_KEY, ...); --server also reads HERALD_URL.
+--server and --key may be set by HERALD_URL and HERALD_KEY, as for the
+other commands that call a server; every other flag by its variable
+HERALD_RELAY_<FLAG> (HERALD_RELAY_SOURCE, HERALD_RELAY_POLL_INTERVAL, ...),
+apart from the variables of herald serve.
 
 On PostgreSQL several relays may share one table, and a commit wakes them at
 once (LISTEN/NOTIFY). On SQLite run one relay per database; it polls.`,
@@ -115,11 +117,9 @@ once (LISTEN/NOTIFY). On SQLite run one relay per database; it polls.`,
   herald relay --source 'postgres://shop@db:5432/shop' --server https://herald.internal --key "$KEY"`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.env.envNames = relayEnvName
 			if err := f.env.applyEnv(cmd.Flags(), getenv); err != nil {
 				return err
-			}
-			if !cmd.Flags().Changed("server") && f.server == "" {
-				f.server = getenv("HERALD_URL")
 			}
 			cfg, err := f.parse()
 			if err != nil {
@@ -130,6 +130,19 @@ once (LISTEN/NOTIFY). On SQLite run one relay per database; it polls.`,
 	}
 	f.register(cmd.Flags())
 	return cmd
+}
+
+// relayEnvName is the environment variable of a relay flag: HERALD_URL and
+// HERALD_KEY for --server and --key, HERALD_RELAY_<FLAG> for the rest, so
+// that none is read by herald serve too (HERALD_POLL_INTERVAL is serve's).
+func relayEnvName(flag string) string {
+	switch flag {
+	case "server":
+		return "HERALD_URL"
+	case "key":
+		return "HERALD_KEY"
+	}
+	return "HERALD_RELAY_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
 // relay runs a relay until ctx ends.

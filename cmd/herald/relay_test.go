@@ -104,12 +104,12 @@ func TestRelayCommandErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"relay", "--server", "http://127.0.0.1:1", "--key", "k"}, nil, exitUsage, "--source (or HERALD_SOURCE) is required"},
+		{[]string{"relay", "--server", "http://127.0.0.1:1", "--key", "k"}, nil, exitUsage, "--source (or HERALD_RELAY_SOURCE) is required"},
 		{[]string{"relay", "--source", missing, "--key", "k"}, nil, exitUsage, "--server (or HERALD_URL) is required"},
 		{[]string{"relay", "--source", missing, "--server", "http://127.0.0.1:1"}, nil, exitUsage, "--key (or HERALD_KEY) is required"},
 		{[]string{"relay", "--source", missing, "--server", "ftp://x", "--key", "k"}, nil, exitUsage, "invalid --server"},
 		{[]string{"relay", "--source", missing, "--key", "k", "--after-relay", "keep"}, map[string]string{"HERALD_URL": "http://127.0.0.1:1"}, exitUsage, "invalid --after-relay: must be delete or mark"},
-		{[]string{"relay", "--source", missing, "--server", "http://127.0.0.1:1", "--key", "k"}, map[string]string{"HERALD_BATCH_SIZE": "501"}, exitUsage, "invalid HERALD_BATCH_SIZE (--batch-size)"},
+		{[]string{"relay", "--source", missing, "--server", "http://127.0.0.1:1", "--key", "k"}, map[string]string{"HERALD_RELAY_BATCH_SIZE": "501"}, exitUsage, "invalid HERALD_RELAY_BATCH_SIZE (--batch-size)"},
 		{[]string{"relay", "--source", missing, "--server", "http://127.0.0.1:1", "--key", "k", "--poll-interval", "0s"}, nil, exitUsage, "invalid --poll-interval"},
 		{[]string{"relay", "--source", missing, "--server", "http://127.0.0.1:1", "--key", "k", "--table", "Bad-Name"}, nil, exitUsage, "invalid --table"},
 		{[]string{"relay", "--source", missing, "--server", "http://127.0.0.1:1", "--key", "k"}, nil, exitError, "no such file"},
