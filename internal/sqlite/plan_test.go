@@ -59,6 +59,7 @@ func TestClaimPlan(t *testing.T) {
 	all := explain(t, planDB(t), claimQuery, 1, hook.EndpointActive, "{}", 10, 10, "{}", "[]", false)
 	for _, want := range []string{
 		"MATERIALIZE room",
+		"SEARCH e USING INDEX endpoints_active (status=?)",
 		"SEARCH d USING INTEGER PRIMARY KEY (rowid=?)",
 		"SEARCH deliveries USING COVERING INDEX deliveries_pending (endpoint_id=? AND next_attempt_at<?)",
 	} {
