@@ -95,6 +95,16 @@ type QueueStats struct {
 	Leased  int64 // pending and leased to a dispatcher
 }
 
+// Check returns an error when o's Status is not one an attempt can leave
+// its delivery in: pending (a retry is due), succeeded or failed.
+func (o Outcome) Check() error {
+	switch o.Status {
+	case DeliveryPending, DeliverySucceeded, DeliveryFailed:
+		return nil
+	}
+	return fmt.Errorf("delivery status %q is not an attempt's outcome", o.Status)
+}
+
 // DisableReason returns why the endpoint is to be disabled after o, an
 // attempt recorded at t when its failure streak began at failingSince (zero
 // when not failing), or "" when it stays active: o.Disable, or a failure

@@ -76,10 +76,8 @@ const completeQuery = `WITH d AS (
 // endpoint, which few attempts do, is a second statement.
 func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome) (string, error) {
 	a := o.Attempt
-	switch o.Status {
-	case hook.DeliveryPending, hook.DeliverySucceeded, hook.DeliveryFailed:
-	default:
-		return "", fmt.Errorf("complete attempt: delivery status %q is not an attempt's outcome", o.Status)
+	if err := o.Check(); err != nil {
+		return "", fmt.Errorf("complete attempt: %w", err)
 	}
 	reqHeader, err := jsonText(a.RequestHeader)
 	if err != nil {

@@ -361,10 +361,8 @@ func errCanceled(id string) error {
 // the endpoint's health in one write; see hook.Store.
 func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome) (string, error) {
 	a := o.Attempt
-	switch o.Status {
-	case hook.DeliveryPending, hook.DeliverySucceeded, hook.DeliveryFailed:
-	default:
-		return "", fmt.Errorf("complete attempt: delivery status %q is not an attempt's outcome", o.Status)
+	if err := o.Check(); err != nil {
+		return "", fmt.Errorf("complete attempt: %w", err)
 	}
 	reqHeader, err := jsonText(a.RequestHeader)
 	if err != nil {
