@@ -83,6 +83,7 @@ func parseSchedule(s *string) ([]time.Duration, error) {
 const (
 	codeUniqueViolation     = "23505"
 	codeForeignKeyViolation = "23503"
+	codeDeadlockDetected    = "40P01"
 )
 
 // translate turns driver errors into the domain's, by SQLSTATE and error

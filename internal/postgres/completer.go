@@ -6,22 +6,30 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Completions that arrive together are recorded together: a group commit.
-// Each is one completeQuery; up to maxBatch of them go in one transaction,
-// sent in one round trip (a pipeline), so that a busy dispatcher pays one
-// commit and a few round trips for many attempts rather than one each. No
-// goroutine of its own does it and no timer waits for a batch to fill: a
-// caller that finds fewer than maxFlushes batches being recorded records
-// one itself, with whatever has queued; the others wait for theirs. A
-// completion that arrives alone is recorded at once, alone.
+// Each is one completeQuery; one goroutine takes what has queued, up to
+// maxBatch, and sends it in one transaction and one round trip (a
+// pipeline), so that a busy dispatcher pays one commit for many attempts
+// rather than one each. While a batch is recorded the next one queues; no
+// timer waits for a batch to fill, so a completion that arrives alone is
+// recorded at once, alone.
+//
+// One batch at a time: batches cannot deadlock each other. A batch can
+// still deadlock with a claim or a delete that locks the same rows in
+// another order; PostgreSQL then aborts one of them. An aborted batch is
+// recorded again one completion at a time, each by its caller (see
+// recordAlone); a claim or a delete is tried again (see DB.tx).
 const (
-	maxBatch   = 128
-	maxFlushes = 2
+	maxBatch = 128
+	// batchTimeout bounds a batch. A batch runs on a context of its own,
+	// not a caller's: one caller's deadline must not fail the others.
+	batchTimeout = 30 * time.Second
 )
 
 // completion is one CompleteAttempt on its way through the completer.
@@ -35,41 +43,61 @@ type completion struct {
 	since            pgtype.Timestamptz
 
 	// alone is set when the batch it was in failed: the completion is
-	// then recorded alone, by its caller, so that one bad completion
-	// (or a deadlock) fails no other.
-	alone   bool
-	leading bool          // it was handed the lead
-	done    chan struct{} // closed once recorded, or alone set
-	lead    chan struct{} // closed when it is to record batches itself
+	// then recorded alone, by its caller, so that one bad completion (or
+	// a deadlock) fails no other.
+	alone bool
+	done  chan struct{} // closed once the batch has ended
 }
 
-// completer queues completions; see maxBatch.
+// completer is the queue of completions and the goroutine that records
+// them.
 type completer struct {
-	mu      sync.Mutex
-	queue   []*completion
-	flushes int // callers recording batches
+	queue     chan *completion
+	quit      chan struct{} // closed by stop
+	stopped   chan struct{} // closed when the goroutine has returned
+	startOnce sync.Once
+	stopOnce  sync.Once
+}
+
+// start starts db's completer, once.
+func (db *DB) startCompleter() {
+	cm := &db.completer
+	cm.startOnce.Do(func() {
+		cm.queue = make(chan *completion, 4*maxBatch)
+		cm.quit = make(chan struct{})
+		cm.stopped = make(chan struct{})
+		go db.completeLoop()
+	})
+}
+
+// stopCompleter stops the goroutine; completions queued then are recorded
+// alone by their callers.
+func (db *DB) stopCompleter() {
+	cm := &db.completer
+	if cm.quit == nil {
+		return
+	}
+	cm.stopOnce.Do(func() { close(cm.quit) })
+	<-cm.stopped
 }
 
 // record records c, in a batch with the completions queued with it or,
-// when that batch fails, alone; its answer is in c.
+// when that batch fails, alone; its answer is in c. When ctx ends first,
+// record returns its error, and c may still be recorded: at least once.
 func (db *DB) record(ctx context.Context, c *completion) error {
-	c.done, c.lead = make(chan struct{}), make(chan struct{})
+	c.done = make(chan struct{})
 	cm := &db.completer
-	cm.mu.Lock()
-	cm.queue = append(cm.queue, c)
-	lead := cm.flushes < maxFlushes
-	if lead {
-		cm.flushes++
-	}
-	cm.mu.Unlock()
-	if lead {
-		db.flushUntil(ctx, c)
+	select {
+	case cm.queue <- c:
+	case <-cm.quit:
+		return db.recordAlone(ctx, c)
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	select {
 	case <-c.done:
-	case <-c.lead:
-		db.flushUntil(ctx, c)
-		<-c.done
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	if c.alone {
 		return db.recordAlone(ctx, c)
@@ -77,49 +105,51 @@ func (db *DB) record(ctx context.Context, c *completion) error {
 	return nil
 }
 
-// flushUntil records queued batches until own is recorded, and then hands
-// its turn to a completion still queued, if any.
-func (db *DB) flushUntil(ctx context.Context, own *completion) {
+func (db *DB) completeLoop() {
 	cm := &db.completer
+	defer close(cm.stopped)
+	batch := make([]*completion, 0, maxBatch)
 	for {
-		cm.mu.Lock()
-		if isDone(own) {
-			i := slices.IndexFunc(cm.queue, func(c *completion) bool { return !c.leading })
-			if i < 0 {
-				cm.flushes--
-			} else {
-				cm.queue[i].leading = true
-				close(cm.queue[i].lead)
+		select {
+		case c := <-cm.queue:
+			batch = append(batch[:0], c)
+		case <-cm.quit:
+			// What is still queued goes back to its callers, alone.
+			for {
+				select {
+				case c := <-cm.queue:
+					c.alone = true
+					close(c.done)
+				default:
+					return
+				}
 			}
-			cm.mu.Unlock()
-			return
 		}
-		n := min(len(cm.queue), maxBatch)
-		batch := slices.Clone(cm.queue[:n])
-		cm.queue = slices.Delete(cm.queue, 0, n)
-		cm.mu.Unlock()
-		db.flush(ctx, batch)
-	}
-}
-
-func isDone(c *completion) bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case c := <-cm.queue:
+				batch = append(batch, c)
+			default:
+				break fill
+			}
+		}
+		db.flush(batch)
+		clear(batch)
 	}
 }
 
 // flush records batch in one transaction, in the order of their endpoints
-// and deliveries, so that concurrent batches lock endpoint rows in one
-// order; when the transaction fails, each is marked to be recorded alone.
-func (db *DB) flush(ctx context.Context, batch []*completion) {
+// and deliveries; when the transaction fails, each is marked to be
+// recorded alone. It ends every completion of the batch.
+func (db *DB) flush(batch []*completion) {
 	defer func() {
 		for _, c := range batch {
 			close(c.done)
 		}
 	}()
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
 	if len(batch) == 1 {
 		if err := db.recordAlone(ctx, batch[0]); err != nil {
 			batch[0].alone = true // its caller tries again with its own context

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/heraldhq/herald/internal/hook"
@@ -79,6 +80,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
+	db.startCompleter()
 	return db, nil
 }
 
@@ -92,6 +94,7 @@ func orDiscard(l *slog.Logger) *slog.Logger {
 // Close closes every connection of the pool, waiting for those in use to
 // be returned. It is safe to call twice.
 func (db *DB) Close() error {
+	db.stopCompleter()
 	db.pool.Close()
 	return nil
 }
@@ -107,9 +110,25 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // tx runs fn in a transaction (READ COMMITTED, the server's default),
 // committed when fn returns nil; its error is translated.
+//
+// A transaction that PostgreSQL aborted to break a deadlock is run again,
+// up to deadlockTries times in all: a claim or a delete can deadlock with a
+// batch of completions (see completer), and a retry then succeeds. fn must
+// start from scratch each time it runs.
 func (db *DB) tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return translate(pgx.BeginFunc(ctx, db.pool, fn))
+	var err error
+	for range deadlockTries {
+		err = pgx.BeginFunc(ctx, db.pool, fn)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != codeDeadlockDetected {
+			break
+		}
+	}
+	return translate(err)
 }
+
+// deadlockTries is how many times tx runs a transaction that deadlocks.
+const deadlockTries = 3
 
 // Advisory lock keys: the two-int form, with classID naming Herald and
 // objID the lock. Claims lock endpoints under claimClass, keyed by the hash
