@@ -125,7 +125,11 @@ func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome)
 	}
 	disabled, err := db.disable(ctx, endpoint.String, reason, o.Disable != "", since)
 	if err != nil {
-		return "", fmt.Errorf("complete attempt: %w", err)
+		// The attempt is recorded: an error here would tell the caller it
+		// was not. The endpoint stays active, and its next failure that
+		// calls for it disables it.
+		db.log.WarnContext(ctx, "disable endpoint after an attempt", "endpoint", endpoint.String, "reason", reason, "err", err)
+		return "", nil
 	}
 	return disabled, nil
 }
