@@ -62,6 +62,14 @@ type Options struct {
 	// thousand pages, one commit, and every write queued behind it, then
 	// waits for the copy.
 	CheckpointInterval time.Duration
+	// ClaimScanInterval is how often a claim runs the claim query, which
+	// finds every due delivery, while deliveries this DB ingested wait in
+	// memory; in between, claims take those. Zero means 25ms. Negative
+	// keeps nothing in memory: every claim runs the query.
+	ClaimScanInterval time.Duration
+	// HotDeliveries bounds the deliveries kept in memory for claims (see
+	// ClaimScanInterval); zero means 8192.
+	HotDeliveries int
 	// Logger receives migration notices and checkpoint failures; nil
 	// discards them.
 	Logger *slog.Logger
@@ -83,6 +91,12 @@ type DB struct {
 	// are the leases they took.
 	claimMu sync.Mutex
 	leases  leaseTable
+	// hotq holds the deliveries ingested here for claims to take without
+	// the claim query, which runs every scanEvery (lastScan: when it last
+	// ran, under claimMu); nil when every claim runs it.
+	hotq      *hotQueue
+	scanEvery time.Duration
+	lastScan  time.Time
 
 	closeOnce sync.Once
 	closeErr  error
@@ -235,6 +249,10 @@ func (db *DB) open(ctx context.Context, abs string, opts Options) error {
 		maxBatch = 128
 	}
 	db.w = newWriter(wdb, opts.BatchWindow, maxBatch)
+	if opts.ClaimScanInterval >= 0 {
+		db.scanEvery = cmp.Or(opts.ClaimScanInterval, 25*time.Millisecond)
+		db.hotq = newHotQueue(cmp.Or(opts.HotDeliveries, 8192))
+	}
 	if opts.CheckpointInterval >= 0 {
 		cq := cloneValues(common)
 		cq.Set("_synchronous", "FULL")

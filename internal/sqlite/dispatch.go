@@ -68,11 +68,11 @@ const claimQuery = `WITH room AS MATERIALIZED (
 	LIMIT ?4`
 
 // claimedQuery reads the picked deliveries (the JSON array of seqs ?1) that
-// are still pending and of an active endpoint (?2), with their replay
-// state. The unary + keeps the planner from the status index, which would
+// are still pending, due at ?3 and of an active endpoint (?2), with their
+// replay state. The unary + keeps the planner from the status index, which would
 // visit every pending delivery (TestClaimedPlan).
 const claimedQuery = `SELECT ` + deliveryColumns + `, replays > 0, replay_status, unscheduled FROM deliveries
-	WHERE seq IN (SELECT value FROM json_each(?1)) AND +status = 'pending'
+	WHERE seq IN (SELECT value FROM json_each(?1)) AND +status = 'pending' AND next_attempt_at <= ?3
 		AND EXISTS (SELECT 1 FROM endpoints e WHERE e.id = endpoint_id AND e.status = ?2)`
 
 // rateTokens is the tokens of an endpoint's rate-limit bucket at ?1: what
@@ -115,6 +115,50 @@ type claimPick struct {
 
 func (db *DB) claimDeliveries(ctx context.Context, p hook.ClaimParams) ([]hook.Claim, error) {
 	now := hook.Timestamp(p.Now)
+	perEndpoint := p.Limit
+	if p.MaxPerEndpoint > 0 {
+		perEndpoint = min(p.MaxPerEndpoint, p.Limit)
+	}
+	db.claimMu.Lock()
+	defer db.claimMu.Unlock()
+	// The claim query runs at least every scan interval, first, so that
+	// what it finds takes its place in the fair order of every due
+	// delivery; in between, claims take what ingest left in memory, and
+	// run the query only when memory holds nothing to take.
+	var claims []hook.Claim
+	scanned := false
+	if db.hotq == nil || time.Since(db.lastScan) >= db.scanEvery {
+		c, err := db.scanClaims(ctx, p, now, perEndpoint)
+		if err != nil {
+			return nil, err
+		}
+		claims, scanned = c, true
+		db.lastScan = time.Now()
+	}
+	if db.hotq == nil || len(claims) >= p.Limit {
+		return claims, nil
+	}
+	taken := map[string]int{}
+	for _, c := range claims {
+		taken[c.Endpoint.ID]++
+	}
+	more, err := db.hotClaims(ctx, p, now, perEndpoint, p.Limit-len(claims), taken)
+	if err != nil {
+		return nil, err
+	}
+	if len(more) == 0 && !scanned {
+		c, err := db.scanClaims(ctx, p, now, perEndpoint)
+		if err != nil {
+			return nil, err
+		}
+		db.lastScan = time.Now()
+		return c, nil
+	}
+	return append(claims, more...), nil
+}
+
+// scanClaims claims through claimQuery.
+func (db *DB) scanClaims(ctx context.Context, p hook.ClaimParams, now time.Time, perEndpoint int) ([]hook.Claim, error) {
 	limits := []byte("{}")
 	if p.EndpointLimits != nil {
 		var err error
@@ -122,12 +166,6 @@ func (db *DB) claimDeliveries(ctx context.Context, p hook.ClaimParams) ([]hook.C
 			return nil, err
 		}
 	}
-	perEndpoint := p.Limit
-	if p.MaxPerEndpoint > 0 {
-		perEndpoint = min(p.MaxPerEndpoint, p.Limit)
-	}
-	db.claimMu.Lock()
-	defer db.claimMu.Unlock()
 	held, heldSeqs := db.leases.live(now)
 	heldJSON, err := json.Marshal(held)
 	if err != nil {
@@ -162,6 +200,84 @@ func (db *DB) claimDeliveries(ctx context.Context, p hook.ClaimParams) ([]hook.C
 	if err != nil || len(picks) == 0 {
 		return nil, err
 	}
+	return db.leasePicks(ctx, p, now, picks, nil)
+}
+
+// hotClaims claims up to limit deliveries from the hot queue, within each
+// endpoint's room less what this claim took already (taken).
+func (db *DB) hotClaims(ctx context.Context, p hook.ClaimParams, now time.Time, perEndpoint, limit int, taken map[string]int) ([]hook.Claim, error) {
+	ids := db.hotq.endpoints()
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	list, err := jsonList(ids)
+	if err != nil {
+		return nil, err
+	}
+	type endpointRoom struct {
+		id, status  string
+		maxInFlight int
+		timeout     time.Duration
+		rateLimited bool
+	}
+	eps, err := queryList(ctx, &db.hot, func(s scanner) (endpointRoom, error) {
+		var e endpointRoom
+		err := s.Scan(&e.id, &e.status, &e.maxInFlight, &e.timeout, &e.rateLimited)
+		return e, err
+	}, "SELECT id, status, max_in_flight, timeout_ns, rate_limit > 0 FROM endpoints WHERE id IN (SELECT value FROM json_each(?))", list)
+	if err != nil {
+		return nil, err
+	}
+	endpoints := make(map[string]endpointRoom, len(eps))
+	for _, e := range eps {
+		endpoints[e.id] = e
+	}
+	held, heldSeqs := db.leases.live(now)
+	room := map[string]int{}
+	for _, id := range ids {
+		ep, ok := endpoints[id]
+		if !ok || ep.status != string(hook.EndpointActive) || ep.rateLimited {
+			// Deleted or not active: its deliveries are not due. Rate
+			// limited: the claim query draws from its bucket.
+			db.hotq.drop(id)
+			continue
+		}
+		n := min(ep.maxInFlight-held[id], perEndpoint) - taken[id]
+		if l, ok := p.EndpointLimits[id]; ok {
+			n = min(n, l-taken[id])
+		}
+		if n > 0 {
+			room[id] = n
+		}
+	}
+	if len(room) == 0 {
+		return nil, nil
+	}
+	leased := make(map[int64]bool, len(heldSeqs))
+	for _, seq := range heldSeqs {
+		leased[seq] = true
+	}
+	took, n := db.hotq.take(room, limit, func(e hotEntry) bool { return !leased[e.seq] })
+	if n == 0 {
+		return nil, nil
+	}
+	picks := make([]claimPick, 0, n)
+	events := make(map[string]hook.Event, n)
+	for id, es := range took {
+		for _, e := range es {
+			picks = append(picks, claimPick{seq: e.seq, endpoint: id, timeout: endpoints[id].timeout})
+			events[e.event.ID] = e.event
+		}
+	}
+	return db.leasePicks(ctx, p, now, picks, events)
+}
+
+// leasePicks leases the picked deliveries that are still pending, due and
+// of an active endpoint, drawing from the rate buckets of rate-limited
+// endpoints, and returns their claims in the order of picks. events are
+// those the caller has already; the others are read.
+func (db *DB) leasePicks(ctx context.Context, p hook.ClaimParams, now time.Time, picks []claimPick,
+	events map[string]hook.Event) ([]hook.Claim, error) {
 	seqs := make([]int64, len(picks))
 	for i, pk := range picks {
 		seqs[i] = pk.seq
@@ -176,7 +292,7 @@ func (db *DB) claimDeliveries(ctx context.Context, p hook.ClaimParams) ([]hook.C
 	}
 	got := map[int64]picked{}
 	err = func() error {
-		rows, err := db.hot.QueryContext(ctx, claimedQuery, string(seqList), hook.EndpointActive)
+		rows, err := db.hot.QueryContext(ctx, claimedQuery, string(seqList), hook.EndpointActive, micros(now))
 		if err != nil {
 			return err
 		}
@@ -209,19 +325,28 @@ func (db *DB) claimDeliveries(ctx context.Context, p hook.ClaimParams) ([]hook.C
 	}
 	var eventIDs, endpointIDs []string
 	for _, pd := range got {
-		eventIDs = append(eventIDs, pd.d.EventID)
+		if _, ok := events[pd.d.EventID]; !ok {
+			eventIDs = append(eventIDs, pd.d.EventID)
+		}
 		endpointIDs = append(endpointIDs, pd.d.EndpointID)
 	}
-	events, err := db.eventsByID(ctx, eventIDs)
-	if err != nil {
-		return nil, err
+	if len(eventIDs) > 0 {
+		read, err := db.eventsByID(ctx, eventIDs)
+		if err != nil {
+			return nil, err
+		}
+		if events == nil {
+			events = read
+		} else {
+			maps.Copy(events, read)
+		}
 	}
 	endpoints, err := db.endpointsByID(ctx, endpointIDs)
 	if err != nil {
 		return nil, err
 	}
 	claims := make([]hook.Claim, 0, len(got))
-	for _, pk := range picks { // in the query's fair order
+	for _, pk := range picks { // in the pickers' fair order
 		pd, ok := got[pk.seq]
 		if !ok {
 			continue // no longer pending since the query read it

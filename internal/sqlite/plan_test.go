@@ -78,7 +78,7 @@ func TestClaimPlan(t *testing.T) {
 // deliveries by rowid, never a scan.
 func TestClaimedPlan(t *testing.T) {
 	t.Parallel()
-	all := explain(t, planDB(t), claimedQuery, "[1,2]", hook.EndpointActive)
+	all := explain(t, planDB(t), claimedQuery, "[1,2]", hook.EndpointActive, 1)
 	if !strings.Contains(all, "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?)") {
 		t.Errorf("claimed plan does not reach deliveries by rowid:\n%s", all)
 	}
