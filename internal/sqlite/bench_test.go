@@ -58,7 +58,8 @@ func BenchmarkClaimIdleEndpoints(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			ctx := context.Background()
-			db := openTest(b, filepath.Join(b.TempDir(), "herald.db"))
+			// Every claim runs the claim query: nothing is taken from memory.
+			db := openTestOptions(b, filepath.Join(b.TempDir(), "herald.db"), sqlite.Options{ClaimScanInterval: -1})
 			if err := db.CreateTenant(ctx, hook.Tenant{ID: "acme", CreatedAt: now}); err != nil {
 				b.Fatal(err)
 			}
@@ -97,5 +98,52 @@ func BenchmarkClaimIdleEndpoints(b *testing.B) {
 				b.StartTimer()
 			}
 		})
+	}
+}
+
+// BenchmarkClaimBacklog measures one run of the claim query (a claim of up
+// to 64, then released) with 100 endpoints, a backlog of 200 due
+// deliveries each, and 256 of them leased, as under load.
+func BenchmarkClaimBacklog(b *testing.B) {
+	ctx := context.Background()
+	db := openTestOptions(b, filepath.Join(b.TempDir(), "herald.db"), sqlite.Options{ClaimScanInterval: -1})
+	if err := db.CreateTenant(ctx, hook.Tenant{ID: "acme", CreatedAt: now}); err != nil {
+		b.Fatal(err)
+	}
+	for i := range 100 {
+		ep := hook.Endpoint{ID: hook.NewID(hook.PrefixEndpoint), TenantID: "acme", Events: []string{fmt.Sprintf("t.%d", i)},
+			Secrets: []hook.Secret{{Key: "k"}}, MaxInFlight: 64, Timeout: time.Second,
+			Status: hook.EndpointActive, CreatedAt: now, UpdatedAt: now}
+		if err := db.CreateEndpoint(ctx, ep); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range 40 {
+		var evs []hook.Event
+		for i := range 500 {
+			evs = append(evs, hook.Event{ID: hook.NewID(hook.PrefixEvent), TenantID: "acme",
+				Type: fmt.Sprintf("t.%d", i%100), Data: []byte(`{}`), CreatedAt: now})
+		}
+		if _, err := db.IngestBatch(ctx, evs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	at := now.Add(time.Second)
+	held, err := db.ClaimDeliveries(ctx, hook.ClaimParams{Now: at, Limit: 256, LeaseMargin: time.Hour})
+	if err != nil || len(held) != 256 {
+		b.Fatalf("claim: %d, %v", len(held), err)
+	}
+	for b.Loop() {
+		cs, err := db.ClaimDeliveries(ctx, hook.ClaimParams{Now: at, Limit: 64, LeaseMargin: time.Minute})
+		if err != nil || len(cs) != 64 {
+			b.Fatalf("claim: %d, %v", len(cs), err)
+		}
+		b.StopTimer()
+		for _, c := range cs {
+			if err := db.ReleaseClaim(ctx, c.Delivery.ID, c.Token, at); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
 	}
 }

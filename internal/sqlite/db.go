@@ -64,7 +64,7 @@ type Options struct {
 	CheckpointInterval time.Duration
 	// ClaimScanInterval is how often a claim runs the claim query, which
 	// finds every due delivery, while deliveries this DB ingested wait in
-	// memory; in between, claims take those. Zero means 25ms. Negative
+	// memory; in between, claims take those. Zero means 100ms. Negative
 	// keeps nothing in memory: every claim runs the query.
 	ClaimScanInterval time.Duration
 	// HotDeliveries bounds the deliveries kept in memory for claims (see
@@ -250,7 +250,7 @@ func (db *DB) open(ctx context.Context, abs string, opts Options) error {
 	}
 	db.w = newWriter(wdb, opts.BatchWindow, maxBatch)
 	if opts.ClaimScanInterval >= 0 {
-		db.scanEvery = cmp.Or(opts.ClaimScanInterval, 25*time.Millisecond)
+		db.scanEvery = cmp.Or(opts.ClaimScanInterval, 100*time.Millisecond)
 		db.hotq = newHotQueue(cmp.Or(opts.HotDeliveries, 8192))
 	}
 	if opts.CheckpointInterval >= 0 {

@@ -464,16 +464,16 @@ func cloneEndpoint(e hook.Endpoint) hook.Endpoint {
 // if the batch committed and *end was set by the write: the write succeeded,
 // or found the delivery canceled (by another write, which may be in the
 // same batch and so is not committed yet).
-func (db *DB) settleLease(ctx context.Context, tx *wtx, id, token string, end *bool) error {
-	if db.leases.settle(id, token) {
+func (db *DB) settleLease(ctx context.Context, tx *wtx, id, token string, end *bool) (string, error) {
+	if endpoint, ok := db.leases.settle(id, token); ok {
 		tx.afterBatch(func(committed bool) { db.leases.done(id, token, committed && *end) })
-		return nil
+		return endpoint, nil
 	}
 	var one int
 	if err := tx.QueryRowContext(ctx, "SELECT 1 FROM deliveries WHERE id = ?", id).Scan(&one); err != nil {
-		return translate(err)
+		return "", translate(err)
 	}
-	return fmt.Errorf("delivery %s: lease not held: %w", id, hook.ErrConflict)
+	return "", fmt.Errorf("delivery %s: lease not held: %w", id, hook.ErrConflict)
 }
 
 // errCanceled is the error of a completion or release whose delivery,
@@ -514,7 +514,8 @@ func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome)
 	}
 	err = db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
 		endLease := false
-		if err := db.settleLease(ctx, tx, a.DeliveryID, token, &endLease); err != nil {
+		endpoint, err := db.settleLease(ctx, tx, a.DeliveryID, token, &endLease)
+		if err != nil {
 			return err
 		}
 		// One statement sets the outcome. A replayed attempt uses up one
@@ -522,22 +523,24 @@ func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome)
 		// schedule); while replays remain queued (also those queued during
 		// the attempt) the delivery stays pending and due at once, keeping
 		// the outcome as the status to return to. The lease ends once this
-		// has committed.
-		var endpoint string
-		err := tx.QueryRowContext(ctx, `UPDATE deliveries SET
+		// has committed. (Without RETURNING, which SQLite implements with a
+		// temporary table: the endpoint is the lease's.)
+		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET
 				attempt_count = ?1, updated_at = ?2,
 				replays = max(replays - ?3, 0), unscheduled = unscheduled + ?3,
 				status = CASE WHEN replays - ?3 > 0 THEN 'pending' ELSE ?4 END,
 				replay_status = CASE WHEN replays - ?3 > 0 THEN ?4 ELSE replay_status END,
 				next_attempt_at = CASE WHEN replays - ?3 > 0 THEN ?2 ELSE ?5 END
-			WHERE id = ?6 AND status = 'pending' RETURNING endpoint_id`,
-			a.Number, micros(end), replay, o.Status, next, a.DeliveryID).Scan(&endpoint)
-		if errors.Is(err, sql.ErrNoRows) {
-			endLease = true
-			return errCanceled(a.DeliveryID)
-		}
+			WHERE id = ?6 AND status = 'pending'`,
+			a.Number, micros(end), replay, o.Status, next, a.DeliveryID)
 		if err != nil {
 			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			endLease = true
+			return errCanceled(a.DeliveryID)
 		}
 		seq, err := nextAttemptSeq(ctx, tx)
 		if err != nil {
@@ -577,12 +580,19 @@ func recordHealth(ctx context.Context, tx *wtx, id string, t time.Time, o hook.O
 	if o.Attempt.Succeeded() {
 		// Attempts may complete out of order: a success ends the failure
 		// streak only when no failure started after it. (SQLite's max()
-		// of a NULL is NULL, hence the coalesce.)
-		err = tx.QueryRowContext(ctx, `UPDATE endpoints SET
+		// of a NULL is NULL, hence the coalesce.) A success disables
+		// nothing unless o says so, and most attempts succeed: without
+		// RETURNING, which SQLite implements with a temporary table.
+		const success = `UPDATE endpoints SET
 				last_success_at = max(coalesce(last_success_at, ?1), ?1),
 				consecutive_failures = CASE WHEN last_failure_at > ?1 THEN consecutive_failures ELSE 0 END,
 				failing_since = CASE WHEN last_failure_at > ?1 THEN failing_since END
-			WHERE id = ?2 RETURNING failing_since, status`, micros(t), id).Scan(&since, &status)
+			WHERE id = ?2`
+		if o.Disable == "" {
+			_, err := tx.ExecContext(ctx, success, micros(t), id)
+			return "", err
+		}
+		err = tx.QueryRowContext(ctx, success+" RETURNING failing_since, status", micros(t), id).Scan(&since, &status)
 	} else {
 		// A failure that started before the last success is not part of a
 		// streak.
@@ -617,7 +627,7 @@ func recordHealth(ctx context.Context, tx *wtx, id string, t time.Time, o hook.O
 func (db *DB) ReleaseClaim(ctx context.Context, deliveryID, token string, next time.Time) error {
 	err := db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
 		end := false
-		if err := db.settleLease(ctx, tx, deliveryID, token, &end); err != nil {
+		if _, err := db.settleLease(ctx, tx, deliveryID, token, &end); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending'`,

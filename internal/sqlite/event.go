@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,19 +78,26 @@ type hotDelivery struct {
 func ingest(ctx context.Context, tx *wtx, ev hook.Event, tenants map[string]*tenantEndpoints, hot *[]hotDelivery) (hook.IngestResult, error) {
 	// The insert comes first, as on PostgreSQL: an id that exists is a
 	// duplicate whatever its tenant, and the common case is one statement.
-	var seq int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO events (id, tenant_id, type, data, created_at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO NOTHING RETURNING seq`,
-		ev.ID, ev.TenantID, ev.Type, []byte(ev.Data), micros(ev.CreatedAt)).Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
+	// Without RETURNING: SQLite collects RETURNING rows in a temporary
+	// table, which cost more than asking for the rowid after.
+	ins, err := tx.ExecContext(ctx, `INSERT INTO events (id, tenant_id, type, data, created_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`,
+		ev.ID, ev.TenantID, ev.Type, []byte(ev.Data), micros(ev.CreatedAt))
+	if err != nil {
+		return hook.IngestResult{}, translate(err)
+	}
+	if n, err := ins.RowsAffected(); err != nil {
+		return hook.IngestResult{}, err
+	} else if n == 0 {
 		old, err := scanEvent(tx.QueryRowContext(ctx, "SELECT "+eventColumns+" FROM events WHERE id = ?", ev.ID))
 		if err != nil {
 			return hook.IngestResult{}, err
 		}
 		return hook.IngestResult{Event: old.Event, Duplicate: true}, nil
 	}
+	seq, err := ins.LastInsertId()
 	if err != nil {
-		return hook.IngestResult{}, translate(err)
+		return hook.IngestResult{}, err
 	}
 	te := tenants[ev.TenantID]
 	if te == nil {

@@ -70,17 +70,18 @@ func (t *leaseTable) add(id string, l lease) {
 }
 
 // settle reports whether token holds the lease of the delivery id and, if
-// it does, marks it settling until done ends it or keeps it.
-func (t *leaseTable) settle(id, token string) bool {
+// it does, marks it settling until done ends it or keeps it, and returns
+// the delivery's endpoint.
+func (t *leaseTable) settle(id, token string) (string, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	l, ok := t.byID[id]
 	if !ok || token == "" || l.token != token {
-		return false
+		return "", false
 	}
 	l.settling = true
 	t.byID[id] = l
-	return true
+	return l.endpoint, true
 }
 
 // done ends the settling lease of the delivery id that token holds, when
