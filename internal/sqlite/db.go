@@ -68,8 +68,11 @@ type Options struct {
 	// keeps nothing in memory: every claim runs the query.
 	ClaimScanInterval time.Duration
 	// HotDeliveries bounds the deliveries kept in memory for claims (see
-	// ClaimScanInterval); zero means 8192.
+	// ClaimScanInterval); zero means 65,536. Of these, the first
+	// HotEvents (zero means 4,096) keep their event too: the others cost
+	// about a hundred bytes each, and their claims read the event.
 	HotDeliveries int
+	HotEvents     int
 	// Logger receives migration notices and checkpoint failures; nil
 	// discards them.
 	Logger *slog.Logger
@@ -251,7 +254,7 @@ func (db *DB) open(ctx context.Context, abs string, opts Options) error {
 	db.w = newWriter(wdb, opts.BatchWindow, maxBatch)
 	if opts.ClaimScanInterval >= 0 {
 		db.scanEvery = cmp.Or(opts.ClaimScanInterval, 100*time.Millisecond)
-		db.hotq = newHotQueue(cmp.Or(opts.HotDeliveries, 8192))
+		db.hotq = newHotQueue(cmp.Or(opts.HotDeliveries, 65536), cmp.Or(opts.HotEvents, 4096))
 	}
 	if opts.CheckpointInterval >= 0 {
 		cq := cloneValues(common)

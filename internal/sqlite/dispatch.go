@@ -266,7 +266,9 @@ func (db *DB) hotClaims(ctx context.Context, p hook.ClaimParams, now time.Time, 
 	for id, es := range took {
 		for _, e := range es {
 			picks = append(picks, claimPick{seq: e.seq, endpoint: id, timeout: endpoints[id].timeout})
-			events[e.event.ID] = e.event
+			if e.event != nil {
+				events[e.event.ID] = *e.event
+			}
 		}
 	}
 	return db.leasePicks(ctx, p, now, picks, events)

@@ -115,6 +115,7 @@ func ingest(ctx context.Context, tx *wtx, ev hook.Event, tenants map[string]*ten
 		return hook.IngestResult{}, fmt.Errorf("tenant %s: %w", ev.TenantID, hook.ErrNotFound)
 	}
 	res := hook.IngestResult{Event: ev}
+	stored := &ev
 	for _, ep := range te.eps {
 		if !ep.Matches(ev.Type) {
 			continue
@@ -125,7 +126,7 @@ func ingest(ctx context.Context, tx *wtx, ev hook.Event, tenants map[string]*ten
 			return hook.IngestResult{}, err
 		}
 		res.Deliveries = append(res.Deliveries, d)
-		*hot = append(*hot, hotDelivery{ep.ID, hotEntry{seq: seq, id: d.ID, event: ev}})
+		*hot = append(*hot, hotDelivery{ep.ID, hotEntry{seq: seq, id: d.ID, event: stored}})
 	}
 	return res, nil
 }

@@ -18,18 +18,20 @@ import (
 // whatever this queue does not hold: retries, replays, deliveries from
 // before a restart, and those this queue had no room for.
 type hotQueue struct {
-	mu    sync.Mutex
-	max   int // entries held at most; beyond it, new ones are left to the claim query
-	n     int
-	byEP  map[string]*hotList
-	order []string // endpoints with entries, in the order they got their first
-	start int      // where in order the next take begins
+	mu        sync.Mutex
+	max       int // entries held at most; beyond it, new ones are left to the claim query
+	maxEvents int // entries that keep their event at most; beyond it, claims read the event
+	n         int
+	nEvents   int
+	byEP      map[string]*hotList
+	order     []string // endpoints with entries, in the order they got their first
+	start     int      // where in order the next take begins
 }
 
 type hotEntry struct {
 	seq   int64
 	id    string
-	event hook.Event
+	event *hook.Event // nil: not kept, for memory's sake
 }
 
 type hotList struct {
@@ -37,17 +39,24 @@ type hotList struct {
 	head    int
 }
 
-func newHotQueue(max int) *hotQueue {
-	return &hotQueue{max: max, byEP: map[string]*hotList{}}
+func newHotQueue(max, maxEvents int) *hotQueue {
+	return &hotQueue{max: max, maxEvents: maxEvents, byEP: map[string]*hotList{}}
 }
 
 // push adds the new deliveries of a committed ingest, as far as there is
-// room.
+// room; past maxEvents entries, without their event.
 func (q *hotQueue) push(endpoint string, e hotEntry) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.n >= q.max {
 		return
+	}
+	if e.event != nil {
+		if q.nEvents >= q.maxEvents {
+			e.event = nil
+		} else {
+			q.nEvents++
+		}
 	}
 	l := q.byEP[endpoint]
 	if l == nil {
@@ -95,7 +104,7 @@ func (q *hotQueue) take(room map[string]int, limit int, keep func(hotEntry) bool
 				e := l.entries[l.head]
 				l.entries[l.head] = hotEntry{} // let the event go
 				l.head++
-				q.n--
+				q.forget(e)
 				if keep(e) {
 					out[ep] = append(out[ep], e)
 					taken++
@@ -117,10 +126,20 @@ func (q *hotQueue) drop(endpoint string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if l := q.byEP[endpoint]; l != nil {
-		q.n -= len(l.entries) - l.head
+		for _, e := range l.entries[l.head:] {
+			q.forget(e)
+		}
 		l.entries, l.head = nil, 0
 	}
 	q.compact()
+}
+
+// forget counts e out. Called with mu held.
+func (q *hotQueue) forget(e hotEntry) {
+	q.n--
+	if e.event != nil {
+		q.nEvents--
+	}
 }
 
 // compact forgets the endpoints left without entries and the taken

@@ -12,7 +12,7 @@ import (
 
 func TestHotQueueTake(t *testing.T) {
 	t.Parallel()
-	q := newHotQueue(5)
+	q := newHotQueue(5, 5)
 	for i := range 4 {
 		q.push("a", hotEntry{seq: int64(i)})
 	}
@@ -284,5 +284,28 @@ func TestHotClaimSkipsLeased(t *testing.T) {
 	}
 	if len(seen) != 3 {
 		t.Fatalf("claimed %d of 3", len(seen))
+	}
+}
+
+// TestHotQueueWithoutEvents: past HotEvents, memory keeps deliveries
+// without their events, and their claims read the events from the file.
+func TestHotQueueWithoutEvents(t *testing.T) {
+	t.Parallel()
+	db, _, now := hotSetup(t, Options{HotEvents: 1}, 1, 100)
+	hotIngest(t, db, 0, 3, now)
+	if db.hotq.n != 3 || db.hotq.nEvents != 1 {
+		t.Fatalf("%d in memory, %d with events; want 3 and 1", db.hotq.n, db.hotq.nEvents)
+	}
+	cs := hotClaim(t, db, now, 10)
+	if len(cs) != 3 {
+		t.Fatalf("claimed %d of 3", len(cs))
+	}
+	for _, c := range cs {
+		if c.Event.ID != c.Delivery.EventID || string(c.Event.Data) != `{"n":1}` || c.Event.CreatedAt.IsZero() {
+			t.Errorf("claim %s: event %+v", c.Delivery.ID, c.Event)
+		}
+	}
+	if db.hotq.n != 0 || db.hotq.nEvents != 0 {
+		t.Fatalf("after the claim: %d in memory, %d with events", db.hotq.n, db.hotq.nEvents)
 	}
 }
