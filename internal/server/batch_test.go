@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -191,5 +192,56 @@ func TestBatchRateLimit(t *testing.T) {
 	}
 	if r.header.Get("Retry-After") == "" {
 		t.Error("no Retry-After with a rate-limited event")
+	}
+}
+
+// TestBatchEdges: events that the common-case decoder leaves to
+// encoding/json (a mis-cased or unknown field, a duplicated key, an escape,
+// null data) are answered as before, each in its place, and the data
+// stored is the bytes each event sent, white space and escapes included.
+func TestBatchEdges(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	key := e.tenant(t, "acme")
+	body := "{ \"events\" : [\n" +
+		` {"id":"w-1","type":"a.b","data":{ "n" : 1 ,"s":"x y" }},` + "\n" +
+		` {"id":"w-2","type":"a.b","Data":{}},` +
+		` {"id":"w-3","type":"x.y","type":"a.b","data":{}},` +
+		` {"id":"w-4","type":"a.b","data":{},"colour":1},` +
+		` {"id":"w\u002d5","type":"a.b","data":{"k":"\u00e9"}},` +
+		` {"id":"w-6","type":"a.b","data":null},` +
+		"\t{ \"id\" : \"w-7\" ,\r\n \"type\" : \"a.b\" , \"data\" : {\"n\":7} } \n] }\n"
+	var out struct{ Data []batchItemJ }
+	e.must(t, http.StatusOK, req{method: "POST", path: "/v1/events/batch", key: key, body: body}, &out)
+	if got := statuses(out.Data); got != "202 400 202 400 202 400 202" {
+		t.Fatalf("statuses = %s, want 202 400 202 400 202 400 202: %+v", got, out.Data)
+	}
+	for i, field := range map[int]string{1: "Data", 3: "colour", 5: "data"} {
+		if p := out.Data[i].Error; p == nil || len(p.Errors) != 1 || p.Errors[0].Field != field {
+			t.Errorf("item %d: problem %+v, want one for field %s", i, p, field)
+		}
+	}
+	if ev := out.Data[0].Event; string(ev.Data) != `{"n":1,"s":"x y"}` {
+		t.Errorf("answered data = %s, want it compacted as before", ev.Data)
+	}
+	if ev := out.Data[2].Event; ev.Type != "a.b" {
+		t.Errorf("type = %q, want the last of the duplicated key", ev.Type)
+	}
+	if ev := out.Data[4].Event; ev.ID != "w-5" {
+		t.Errorf("id = %q, want w-5 unescaped", ev.ID)
+	}
+	for id, want := range map[string]string{
+		"w-1": `{ "n" : 1 ,"s":"x y" }`,
+		"w-3": `{}`,
+		"w-5": `{"k":"\u00e9"}`,
+		"w-7": `{"n":7}`,
+	} {
+		ev, err := e.store.Event(context.Background(), id)
+		if err != nil {
+			t.Fatalf("event %s: %v", id, err)
+		}
+		if string(ev.Data) != want {
+			t.Errorf("event %s: stored data %s, want the bytes sent %s", id, ev.Data, want)
+		}
 	}
 }
