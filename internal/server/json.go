@@ -32,7 +32,7 @@ func readBody(r *http.Request, limit int64, mergePatch bool, in any) error {
 	if r.ContentLength > limit {
 		return tooLarge(limit)
 	}
-	body, err := io.ReadAll(r.Body) // r.Body is a MaxBytesReader
+	body, err := readAll(r.Body, r.ContentLength) // r.Body is a MaxBytesReader
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return tooLarge(limit)
@@ -46,6 +46,29 @@ func readBody(r *http.Request, limit int64, mergePatch bool, in any) error {
 		return err
 	}
 	return decodeJSON(body, in)
+}
+
+// readAll is io.ReadAll with a first buffer of the size the request
+// declares (at most the limit, checked before), so that a batch of many
+// kilobytes is read without growing and copying its buffer a dozen times.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	if size <= 0 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, size+1) // one more byte, so that reading EOF needs no growth
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // more than declared: grow as io.ReadAll does
+		}
+	}
 }
 
 func tooLarge(limit int64) error {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/heraldhq/herald/internal/hook"
@@ -64,6 +65,7 @@ func TestReadBody(t *testing.T) {
 		{name: "bad media type", body: strings.NewReader(`{}`), ct: "application/", wantStatus: 415, wantType: typeUnsupportedMedia},
 		{name: "too large", body: strings.NewReader(`{"name":"` + strings.Repeat("a", 100) + `"}`), ct: "application/json", wantStatus: 413, wantType: typeTooLarge},
 		{name: "too large chunked", body: chunked{strings.NewReader(`{"name":"` + strings.Repeat("a", 100) + `"}`)}, ct: "application/json", wantStatus: 413, wantType: typeTooLarge},
+		{name: "64 bytes", body: strings.NewReader(`{"name":"` + strings.Repeat("a", 52) + `"}`), ct: "application/json"},
 		{name: "64 bytes chunked", body: chunked{strings.NewReader(`{"name":"` + strings.Repeat("a", 52) + `"}`)}, ct: "application/json"},
 		{name: "syntax", body: strings.NewReader(`{"name":x}`), ct: "application/json", wantStatus: 400, wantType: typeMalformed},
 		{name: "truncated", body: strings.NewReader(`{"name":`), ct: "application/json", wantStatus: 400, wantType: typeMalformed},
@@ -89,6 +91,21 @@ func TestReadBody(t *testing.T) {
 				t.Errorf("errors = %+v, want one for field %q", got.Errors, tt.wantField)
 			}
 		})
+	}
+}
+
+// TestReadAll: the body is read whole whatever size it declares.
+func TestReadAll(t *testing.T) {
+	t.Parallel()
+	body := strings.Repeat("0123456789", 100)
+	for _, size := range []int64{-1, 0, 1, 999, 1000, 1001, 4096} {
+		got, err := readAll(iotest.OneByteReader(strings.NewReader(body)), size)
+		if err != nil || string(got) != body {
+			t.Errorf("size %d: readAll = %d bytes, %v; want the %d bytes", size, len(got), err, len(body))
+		}
+	}
+	if _, err := readAll(iotest.TimeoutReader(strings.NewReader(body)), 1000); err == nil {
+		t.Error("readAll of a failing reader: no error")
 	}
 }
 
