@@ -1,12 +1,15 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/internal/hook"
 )
@@ -243,5 +246,65 @@ func TestBatchEdges(t *testing.T) {
 		if string(ev.Data) != want {
 			t.Errorf("event %s: stored data %s, want the bytes sent %s", id, ev.Data, want)
 		}
+	}
+}
+
+// TestBatchAnswerEncoding: the answer to a batch encodes byte for byte as
+// encoding/json encodes it, whatever its items hold.
+func TestBatchAnswerEncoding(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 5, 8, 10, 15, 0, 123456789, time.UTC)
+	ev := func(id, typ, tenant string, data string) *eventOut {
+		e := &eventOut{ID: id, Type: typ, TenantID: tenant, CreatedAt: at, Data: json.RawMessage(data)}
+		if data == "nil" {
+			e.Data = nil
+		}
+		return e
+	}
+	p := problemFor(invalid("data", "must be <a> JSON & object"))
+	items := []batchItem{
+		{Status: 202, Event: ev("o-1", "order.created", "acme", `{"n":1,"s":"a b \" \\ } {"}`)},
+		{Status: 200, Event: ev("o-2", "order.created", "acme", `{ "n" : 1 }`)},
+		{Status: 202, Event: ev("o-3", "café.<b>", "a&\"b", `{"k":"<&>"}`)},
+		{Status: 202, Event: ev("o-4", "a.b", "acme", "{\"k\":\"\u2028\xff\"}")},
+		{Status: 202, Event: ev("o-5", "a.b", "acme", "nil")},
+		{Status: 202, Event: ev("o-6", "a.b", "acme", "{\"k\":\n[1,\t2]}")},
+		{Status: 400, Error: &p},
+		{Status: 202, Event: &eventOut{ID: "o-7", Type: "a.b", TenantID: "acme", Data: json.RawMessage(`{}`),
+			CreatedAt: time.Date(2026, 5, 8, 10, 15, 0, 0, time.FixedZone("", 5*3600+1800))}},
+	}
+	reference := func(v any) string {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			return "error"
+		}
+		return buf.String()
+	}
+	got := func(v any) string {
+		b, err := encodeJSON(v)
+		if err != nil {
+			return "error"
+		}
+		return string(b)
+	}
+	for i := range items {
+		// Each item alone, then all of them up to it.
+		for _, o := range []batchOut{{Data: items[i : i+1]}, {Data: items[:i+1]}} {
+			if g, w := got(o), reference(o); g != w {
+				t.Errorf("items %d: answer\n%s\nwant\n%s", i, g, w)
+			}
+		}
+	}
+	// A time that encoding/json refuses fails the answer as before.
+	bad := batchOut{Data: []batchItem{{Status: 202, Event: &eventOut{ID: "x", Type: "a.b", Data: json.RawMessage(`{}`),
+		CreatedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}}}
+	if g := got(bad); g != "error" {
+		t.Errorf("answer with year 10000 = %s, want an error", g)
+	}
+	// The plain items do take the fast path.
+	if _, ok := items[0].appendJSON(nil); !ok {
+		t.Error("a plain item is not appended")
 	}
 }
