@@ -333,6 +333,11 @@ func skipSpace(b []byte, i int) int {
 // stringEnd returns the index just past the string that starts at b[i]
 // (a quote), and whether it holds an escape.
 func stringEnd(b []byte, i int) (int, bool) {
+	// Most strings hold no escape: then the first quote after the opening
+	// one closes it, and bytes.IndexByte finds both faster than a loop.
+	if j := bytes.IndexByte(b[i+1:], '"'); j >= 0 && bytes.IndexByte(b[i+1:i+1+j], '\\') < 0 {
+		return i + j + 2, false
+	}
 	escaped := false
 	for i++; i < len(b); i++ {
 		switch b[i] {

@@ -324,3 +324,26 @@ func FuzzDecodeValid(f *testing.F) {
 		}
 	})
 }
+
+// TestStringEnd: the end of a JSON string is found past any escaped quote.
+func TestStringEnd(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		in      string // a string, then more JSON
+		end     int
+		escaped bool
+	}{
+		{`"abc",1`, 5, false},
+		{`"",1`, 2, false},
+		{`"a\"b",1`, 6, true},
+		{`"a\\",1`, 5, true},
+		{`"a\\\"b","c"`, 8, true},
+		{`"\u0022"`, 8, true},
+		{`"abc`, 4, false},
+	} {
+		end, escaped := stringEnd([]byte(tt.in), 0)
+		if end != tt.end || escaped != tt.escaped {
+			t.Errorf("stringEnd(%s) = %d, %v; want %d, %v", tt.in, end, escaped, tt.end, tt.escaped)
+		}
+	}
+}
