@@ -1,7 +1,9 @@
 package hook
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -136,9 +138,19 @@ func TestEventValidate(t *testing.T) {
 		"data utf8": {Type: "x", Data: []byte("{\"a\":\"\xff\"}")},
 	} {
 		var ve *ValidationError
-		if err := ev.Validate(); !errors.As(err, &ve) || ve.Fields[0].Field != strings.Fields(name)[0] {
+		err := ev.Validate()
+		if !errors.As(err, &ve) || ve.Fields[0].Field != strings.Fields(name)[0] {
 			t.Errorf("%s: Validate() = %v, want a ValidationError naming %s", name, err, strings.Fields(name)[0])
 		}
+		// Data that a parser accepted is checked alike, but for its syntax.
+		if json.Valid(ev.Data) {
+			if parsed := ev.ValidateParsed(); fmt.Sprint(parsed) != fmt.Sprint(err) {
+				t.Errorf("%s: ValidateParsed() = %v, want %v as Validate()", name, parsed, err)
+			}
+		}
+	}
+	if err := ok.ValidateParsed(); err != nil {
+		t.Errorf("valid event: ValidateParsed() = %v", err)
 	}
 }
 

@@ -100,18 +100,41 @@ func (s *Server) writeReply(w http.ResponseWriter, r *http.Request, rep reply) {
 		writeHeader(w, rep)
 		return
 	}
-	// Encode before writing, so that a failure can still be a 500. HTML
-	// escaping is off: event data is shown as sent, not with "<" as "\u003c".
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(rep.body); err != nil {
+	// Encode before writing, so that a failure can still be a 500.
+	body, err := encodeJSON(rep.body)
+	if err != nil {
 		s.writeProblem(w, r, fmt.Errorf("encode answer: %w", err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	writeHeader(w, rep)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(body)
+}
+
+// jsonAppender is an answer that can encode itself, faster than
+// encoding/json, in the common case.
+type jsonAppender interface {
+	// appendJSON appends the JSON of the answer to b, byte for byte as
+	// encodeJSON would encode it with encoding/json, and reports true; or
+	// reports false, and encodeJSON then uses encoding/json.
+	appendJSON(b []byte) ([]byte, bool)
+}
+
+// encodeJSON encodes an answer, followed by a newline. HTML escaping is
+// off: event data is shown as sent, not with "<" as "\u003c".
+func encodeJSON(v any) ([]byte, error) {
+	if a, ok := v.(jsonAppender); ok {
+		if b, ok := a.appendJSON(nil); ok {
+			return b, nil
+		}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 func writeHeader(w http.ResponseWriter, rep reply) {

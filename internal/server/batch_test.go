@@ -1,11 +1,15 @@
 package server
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/internal/hook"
 )
@@ -191,5 +195,116 @@ func TestBatchRateLimit(t *testing.T) {
 	}
 	if r.header.Get("Retry-After") == "" {
 		t.Error("no Retry-After with a rate-limited event")
+	}
+}
+
+// TestBatchEdges: events that the common-case decoder leaves to
+// encoding/json (a mis-cased or unknown field, a duplicated key, an escape,
+// null data) are answered as before, each in its place, and the data
+// stored is the bytes each event sent, white space and escapes included.
+func TestBatchEdges(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	key := e.tenant(t, "acme")
+	body := "{ \"events\" : [\n" +
+		` {"id":"w-1","type":"a.b","data":{ "n" : 1 ,"s":"x y" }},` + "\n" +
+		` {"id":"w-2","type":"a.b","Data":{}},` +
+		` {"id":"w-3","type":"x.y","type":"a.b","data":{}},` +
+		` {"id":"w-4","type":"a.b","data":{},"colour":1},` +
+		` {"id":"w\u002d5","type":"a.b","data":{"k":"\u00e9"}},` +
+		` {"id":"w-6","type":"a.b","data":null},` +
+		"\t{ \"id\" : \"w-7\" ,\r\n \"type\" : \"a.b\" , \"data\" : {\"n\":7} } \n] }\n"
+	var out struct{ Data []batchItemJ }
+	e.must(t, http.StatusOK, req{method: "POST", path: "/v1/events/batch", key: key, body: body}, &out)
+	if got := statuses(out.Data); got != "202 400 202 400 202 400 202" {
+		t.Fatalf("statuses = %s, want 202 400 202 400 202 400 202: %+v", got, out.Data)
+	}
+	for i, field := range map[int]string{1: "Data", 3: "colour", 5: "data"} {
+		if p := out.Data[i].Error; p == nil || len(p.Errors) != 1 || p.Errors[0].Field != field {
+			t.Errorf("item %d: problem %+v, want one for field %s", i, p, field)
+		}
+	}
+	if ev := out.Data[0].Event; string(ev.Data) != `{"n":1,"s":"x y"}` {
+		t.Errorf("answered data = %s, want it compacted as before", ev.Data)
+	}
+	if ev := out.Data[2].Event; ev.Type != "a.b" {
+		t.Errorf("type = %q, want the last of the duplicated key", ev.Type)
+	}
+	if ev := out.Data[4].Event; ev.ID != "w-5" {
+		t.Errorf("id = %q, want w-5 unescaped", ev.ID)
+	}
+	for id, want := range map[string]string{
+		"w-1": `{ "n" : 1 ,"s":"x y" }`,
+		"w-3": `{}`,
+		"w-5": `{"k":"\u00e9"}`,
+		"w-7": `{"n":7}`,
+	} {
+		ev, err := e.store.Event(context.Background(), id)
+		if err != nil {
+			t.Fatalf("event %s: %v", id, err)
+		}
+		if string(ev.Data) != want {
+			t.Errorf("event %s: stored data %s, want the bytes sent %s", id, ev.Data, want)
+		}
+	}
+}
+
+// TestBatchAnswerEncoding: the answer to a batch encodes byte for byte as
+// encoding/json encodes it, whatever its items hold.
+func TestBatchAnswerEncoding(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 5, 8, 10, 15, 0, 123456789, time.UTC)
+	ev := func(id, typ, tenant string, data string) *eventOut {
+		e := &eventOut{ID: id, Type: typ, TenantID: tenant, CreatedAt: at, Data: json.RawMessage(data)}
+		if data == "nil" {
+			e.Data = nil
+		}
+		return e
+	}
+	p := problemFor(invalid("data", "must be <a> JSON & object"))
+	items := []batchItem{
+		{Status: 202, Event: ev("o-1", "order.created", "acme", `{"n":1,"s":"a b \" \\ } {"}`)},
+		{Status: 200, Event: ev("o-2", "order.created", "acme", `{ "n" : 1 }`)},
+		{Status: 202, Event: ev("o-3", "café.<b>", "a&\"b", `{"k":"<&>"}`)},
+		{Status: 202, Event: ev("o-4", "a.b", "acme", "{\"k\":\"\u2028\xff\"}")},
+		{Status: 202, Event: ev("o-5", "a.b", "acme", "nil")},
+		{Status: 202, Event: ev("o-6", "a.b", "acme", "{\"k\":\n[1,\t2]}")},
+		{Status: 400, Error: &p},
+		{Status: 202, Event: &eventOut{ID: "o-7", Type: "a.b", TenantID: "acme", Data: json.RawMessage(`{}`),
+			CreatedAt: time.Date(2026, 5, 8, 10, 15, 0, 0, time.FixedZone("", 5*3600+1800))}},
+	}
+	reference := func(v any) string {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			return "error"
+		}
+		return buf.String()
+	}
+	got := func(v any) string {
+		b, err := encodeJSON(v)
+		if err != nil {
+			return "error"
+		}
+		return string(b)
+	}
+	for i := range items {
+		// Each item alone, then all of them up to it.
+		for _, o := range []batchOut{{Data: items[i : i+1]}, {Data: items[:i+1]}} {
+			if g, w := got(o), reference(o); g != w {
+				t.Errorf("items %d: answer\n%s\nwant\n%s", i, g, w)
+			}
+		}
+	}
+	// A time that encoding/json refuses fails the answer as before.
+	bad := batchOut{Data: []batchItem{{Status: 202, Event: &eventOut{ID: "x", Type: "a.b", Data: json.RawMessage(`{}`),
+		CreatedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}}}
+	if g := got(bad); g != "error" {
+		t.Errorf("answer with year 10000 = %s, want an error", g)
+	}
+	// The plain items do take the fast path.
+	if _, ok := items[0].appendJSON(nil); !ok {
+		t.Error("a plain item is not appended")
 	}
 }

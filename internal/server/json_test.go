@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/heraldhq/herald/internal/hook"
@@ -64,6 +65,7 @@ func TestReadBody(t *testing.T) {
 		{name: "bad media type", body: strings.NewReader(`{}`), ct: "application/", wantStatus: 415, wantType: typeUnsupportedMedia},
 		{name: "too large", body: strings.NewReader(`{"name":"` + strings.Repeat("a", 100) + `"}`), ct: "application/json", wantStatus: 413, wantType: typeTooLarge},
 		{name: "too large chunked", body: chunked{strings.NewReader(`{"name":"` + strings.Repeat("a", 100) + `"}`)}, ct: "application/json", wantStatus: 413, wantType: typeTooLarge},
+		{name: "64 bytes", body: strings.NewReader(`{"name":"` + strings.Repeat("a", 52) + `"}`), ct: "application/json"},
 		{name: "64 bytes chunked", body: chunked{strings.NewReader(`{"name":"` + strings.Repeat("a", 52) + `"}`)}, ct: "application/json"},
 		{name: "syntax", body: strings.NewReader(`{"name":x}`), ct: "application/json", wantStatus: 400, wantType: typeMalformed},
 		{name: "truncated", body: strings.NewReader(`{"name":`), ct: "application/json", wantStatus: 400, wantType: typeMalformed},
@@ -89,6 +91,21 @@ func TestReadBody(t *testing.T) {
 				t.Errorf("errors = %+v, want one for field %q", got.Errors, tt.wantField)
 			}
 		})
+	}
+}
+
+// TestReadAll: the body is read whole whatever size it declares.
+func TestReadAll(t *testing.T) {
+	t.Parallel()
+	body := strings.Repeat("0123456789", 100)
+	for _, size := range []int64{-1, 0, 1, 999, 1000, 1001, 4096} {
+		got, err := readAll(iotest.OneByteReader(strings.NewReader(body)), size)
+		if err != nil || string(got) != body {
+			t.Errorf("size %d: readAll = %d bytes, %v; want the %d bytes", size, len(got), err, len(body))
+		}
+	}
+	if _, err := readAll(iotest.TimeoutReader(strings.NewReader(body)), 1000); err == nil {
+		t.Error("readAll of a failing reader: no error")
 	}
 }
 
@@ -193,6 +210,140 @@ func TestUnknownFieldScan(t *testing.T) {
 			t.Errorf("%s: unknownField = %q, want none", body, got)
 		case len(want) > 0 && !slices.Contains(want, got):
 			t.Errorf("%s: unknownField = %q, want one of %q", body, got, want)
+		}
+	}
+}
+
+// decodeCases are request bodies for the events routes: the common case
+// that decodeValid takes, and everything it leaves to encoding/json.
+var decodeCases = []string{
+	`{"id":"o-1","tenantId":"acme","type":"order.created","data":{"n":1}}`,
+	` { "id" : "o-1" ,	"type":"a.b" ,
+	 "data" : { "n" : [1, 2.5e3, true, null] , "s": "}\"{" } } `,
+	`{}`,
+	`{"type":"a.b"}`,
+	`{"type":"a.b","data":{}}`,
+	`{"type":"a.b","data":null}`,
+	`{"type":"a.b","data":[1]}`,
+	`{"type":"a.b","data":"x"}`,
+	`{"type":"a.b","data":12 }`,
+	`{"type":"a.b","data":{"a":1},"data":{"b":2}}`,
+	`{"type":"a.b","type":"c.d","data":{}}`,
+	`{"type":"a.b","type":null,"data":{}}`,
+	`{"id":null,"type":"a.b","data":{}}`,
+	`{"id":5,"type":"a.b","data":{}}`,
+	`{"ID":"x","type":"a.b","data":{}}`,
+	`{"ID":5,"type":"a.b","data":{}}`,
+	`{"type":"a.b","Data":{}}`,
+	`{"type":"a.b","data":{},"colour":"red"}`,
+	`{"colour":"red","type":"a.b","data":{}}`,
+	`{"t\u0079pe":"a.b","data":{}}`,
+	`{"id":"o\u002d1","type":"a.b","data":{}}`,
+	`{"id":"o\\1","type":"a.b","data":{}}`,
+	"{\"type\":\"a.\xffb\",\"data\":{}}",
+	"{\"type\":\"a.b\",\"data\":{\"s\":\"\xff\"}}",
+	`{"type":"caf√©","data":{}}`,
+	`{"type":"a.b","data":{"big":12345678901234567890}}`,
+	`[]`,
+	`"x"`,
+	`null`,
+	`1`,
+	`{"type":"a.b"} {}`,
+	`{"type":"a.b"}x`,
+	`{"type":"a.b",}`,
+	`{"type":"a.b","data":{"n":1}`,
+	`{"type"`,
+	`{"events":[]}`,
+	`{"events":[{"type":"a.b"},{"id":"x"}]}`,
+	`{ "events" : [ 1 , "x" , null , true , [ ] , { "type" : "a.b" } ] } `,
+	`{"events":null}`,
+	`{"events":{"id":"x-1"}}`,
+	`{"events":"x"}`,
+	`{"events":[{}],"events":[{},{}]}`,
+	`{"Events":[{}]}`,
+	`{"ev\u0065nts":[{}]}`,
+	`{"events":[{}],"colour":1}`,
+	`{"events":[{"data":{"a":[1,{"b":"]"}]}},{"type":"x"}]}`,
+	`{"events":[{"type":"a.b"}`,
+	`{"events":[{"type":"a.b"},]}`,
+}
+
+// decodeResult is what decoding a body gave: the value and the problem.
+type decodeResult[T any] struct {
+	In      T
+	Problem problem
+}
+
+func decodeBoth[T any](body []byte) (fast, slow decodeResult[T]) {
+	if err := decodeJSON(body, &fast.In); err != nil {
+		fast.Problem = problemFor(err)
+	}
+	if err := decodeJSONSlow(body, &slow.In); err != nil {
+		slow.Problem = problemFor(err)
+	}
+	return fast, slow
+}
+
+// TestDecodeValid: decoding an event or a batch gives the same value and
+// the same problem as encoding/json alone, whichever path takes the body.
+func TestDecodeValid(t *testing.T) {
+	t.Parallel()
+	for _, body := range decodeCases {
+		if fast, slow := decodeBoth[eventIn]([]byte(body)); !cmp.Equal(fast, slow) {
+			t.Errorf("event %s: decodeJSON and encoding/json differ (-fast +slow):\n%s", body, cmp.Diff(fast, slow))
+		}
+		if fast, slow := decodeBoth[batchIn]([]byte(body)); !cmp.Equal(fast, slow) {
+			t.Errorf("batch %s: decodeJSON and encoding/json differ (-fast +slow):\n%s", body, cmp.Diff(fast, slow))
+		}
+	}
+	// The common case does take the fast path.
+	var in eventIn
+	if !in.decodeValid([]byte(decodeCases[1])) || string(in.Data) != `{ "n" : [1, 2.5e3, true, null] , "s": "}\"{" }` {
+		t.Errorf("decodeValid = %+v, want the event with its data as sent", in)
+	}
+	var b batchIn
+	if !b.decodeValid([]byte(decodeCases[37])) || len(b.Events) != 6 || string(b.Events[5]) != `{ "type" : "a.b" }` {
+		t.Errorf("decodeValid = %q, want the 6 events as sent", b.Events)
+	}
+}
+
+// FuzzDecodeValid: whatever the body, decoding it gives what encoding/json
+// alone gives.
+//
+//	go test -run '^$' -fuzz FuzzDecodeValid -fuzztime 1m ./internal/server/
+func FuzzDecodeValid(f *testing.F) {
+	for _, body := range decodeCases {
+		f.Add([]byte(body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if fast, slow := decodeBoth[eventIn](body); !cmp.Equal(fast, slow) {
+			t.Errorf("event %q: decodeJSON and encoding/json differ (-fast +slow):\n%s", body, cmp.Diff(fast, slow))
+		}
+		if fast, slow := decodeBoth[batchIn](body); !cmp.Equal(fast, slow) {
+			t.Errorf("batch %q: decodeJSON and encoding/json differ (-fast +slow):\n%s", body, cmp.Diff(fast, slow))
+		}
+	})
+}
+
+// TestStringEnd: the end of a JSON string is found past any escaped quote.
+func TestStringEnd(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		in      string // a string, then more JSON
+		end     int
+		escaped bool
+	}{
+		{`"abc",1`, 5, false},
+		{`"",1`, 2, false},
+		{`"a\"b",1`, 6, true},
+		{`"a\\",1`, 5, true},
+		{`"a\\\"b","c"`, 8, true},
+		{`"\u0022"`, 8, true},
+		{`"abc`, 4, false},
+	} {
+		end, escaped := stringEnd([]byte(tt.in), 0)
+		if end != tt.end || escaped != tt.escaped {
+			t.Errorf("stringEnd(%s) = %d, %v; want %d, %v", tt.in, end, escaped, tt.end, tt.escaped)
 		}
 	}
 }
