@@ -89,7 +89,8 @@ func scanAPIKey(s scanner) (hook.APIKey, error) {
 // through the unique index; the hash found is then compared in constant
 // time, so that no comparison of secret material depends on its content.
 func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (hook.APIKey, error) {
-	k, err := scanAPIKey(db.read.QueryRowContext(ctx,
+	// Every authenticated request runs this: prepared once.
+	k, err := scanAPIKey(db.hot.QueryRowContext(ctx,
 		"SELECT "+apiKeyColumns+" FROM api_keys WHERE hash = ?", hash))
 	if err == nil && subtle.ConstantTimeCompare(k.Hash, hash) != 1 {
 		err = hook.ErrNotFound
