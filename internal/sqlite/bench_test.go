@@ -58,8 +58,7 @@ func BenchmarkClaimIdleEndpoints(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			ctx := context.Background()
-			// Every claim runs the claim query: nothing is taken from memory.
-			db := openTestOptions(b, filepath.Join(b.TempDir(), "herald.db"), sqlite.Options{ClaimScanInterval: -1})
+			db := openTest(b, filepath.Join(b.TempDir(), "herald.db"))
 			if err := db.CreateTenant(ctx, hook.Tenant{ID: "acme", CreatedAt: now}); err != nil {
 				b.Fatal(err)
 			}
@@ -106,7 +105,7 @@ func BenchmarkClaimIdleEndpoints(b *testing.B) {
 // deliveries each, and 256 of them leased, as under load.
 func BenchmarkClaimBacklog(b *testing.B) {
 	ctx := context.Background()
-	db := openTestOptions(b, filepath.Join(b.TempDir(), "herald.db"), sqlite.Options{ClaimScanInterval: -1})
+	db := openTest(b, filepath.Join(b.TempDir(), "herald.db"))
 	if err := db.CreateTenant(ctx, hook.Tenant{ID: "acme", CreatedAt: now}); err != nil {
 		b.Fatal(err)
 	}

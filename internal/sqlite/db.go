@@ -62,17 +62,6 @@ type Options struct {
 	// thousand pages, one commit, and every write queued behind it, then
 	// waits for the copy.
 	CheckpointInterval time.Duration
-	// ClaimScanInterval is how often a claim runs the claim query, which
-	// finds every due delivery, while deliveries this DB ingested wait in
-	// memory; in between, claims take those. Zero means 100ms. Negative
-	// keeps nothing in memory: every claim runs the query.
-	ClaimScanInterval time.Duration
-	// HotDeliveries bounds the deliveries kept in memory for claims (see
-	// ClaimScanInterval); zero means 65,536. Of these, the first
-	// HotEvents (zero means 4,096) keep their event too: the others cost
-	// about a hundred bytes each, and their claims read the event.
-	HotDeliveries int
-	HotEvents     int
 	// Logger receives migration notices and checkpoint failures; nil
 	// discards them.
 	Logger *slog.Logger
@@ -94,12 +83,6 @@ type DB struct {
 	// are the leases they took.
 	claimMu sync.Mutex
 	leases  leaseTable
-	// hotq holds the deliveries ingested here for claims to take without
-	// the claim query, which runs every scanEvery (lastScan: when it last
-	// ran, under claimMu); nil when every claim runs it.
-	hotq      *hotQueue
-	scanEvery time.Duration
-	lastScan  time.Time
 
 	closeOnce sync.Once
 	closeErr  error
@@ -252,10 +235,6 @@ func (db *DB) open(ctx context.Context, abs string, opts Options) error {
 		maxBatch = 128
 	}
 	db.w = newWriter(wdb, opts.BatchWindow, maxBatch)
-	if opts.ClaimScanInterval >= 0 {
-		db.scanEvery = cmp.Or(opts.ClaimScanInterval, 100*time.Millisecond)
-		db.hotq = newHotQueue(cmp.Or(opts.HotDeliveries, 65536), cmp.Or(opts.HotEvents, 4096))
-	}
 	if opts.CheckpointInterval >= 0 {
 		cq := cloneValues(common)
 		cq.Set("_synchronous", "FULL")

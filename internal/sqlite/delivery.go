@@ -9,16 +9,13 @@ import (
 	"github.com/heraldhq/herald/internal/hook"
 )
 
-func insertDelivery(ctx context.Context, tx *wtx, d hook.Delivery) (int64, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO deliveries
+func insertDelivery(ctx context.Context, tx *wtx, d hook.Delivery) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO deliveries
 		(id, event_id, endpoint_id, tenant_id, event_type, status, attempt_count, next_attempt_at, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		d.ID, d.EventID, d.EndpointID, d.TenantID, d.EventType, string(d.Status), d.AttemptCount,
 		nullMicros(d.NextAttemptAt), micros(d.CreatedAt), micros(d.UpdatedAt))
-	if err != nil {
-		return 0, translate(err)
-	}
-	return res.LastInsertId()
+	return translate(err)
 }
 
 // seqDelivery is a delivery with its position in the newest-first order.

@@ -121,40 +121,7 @@ func (db *DB) claimDeliveries(ctx context.Context, p hook.ClaimParams) ([]hook.C
 	}
 	db.claimMu.Lock()
 	defer db.claimMu.Unlock()
-	// The claim query runs at least every scan interval, first, so that
-	// what it finds takes its place in the fair order of every due
-	// delivery; in between, claims take what ingest left in memory, and
-	// run the query only when memory holds nothing to take.
-	var claims []hook.Claim
-	scanned := false
-	if db.hotq == nil || time.Since(db.lastScan) >= db.scanEvery {
-		c, err := db.scanClaims(ctx, p, now, perEndpoint)
-		if err != nil {
-			return nil, err
-		}
-		claims, scanned = c, true
-		db.lastScan = time.Now()
-	}
-	if db.hotq == nil || len(claims) >= p.Limit {
-		return claims, nil
-	}
-	taken := map[string]int{}
-	for _, c := range claims {
-		taken[c.Endpoint.ID]++
-	}
-	more, err := db.hotClaims(ctx, p, now, perEndpoint, p.Limit-len(claims), taken)
-	if err != nil {
-		return nil, err
-	}
-	if len(more) == 0 && !scanned {
-		c, err := db.scanClaims(ctx, p, now, perEndpoint)
-		if err != nil {
-			return nil, err
-		}
-		db.lastScan = time.Now()
-		return c, nil
-	}
-	return append(claims, more...), nil
+	return db.scanClaims(ctx, p, now, perEndpoint)
 }
 
 // scanClaims claims through claimQuery.
@@ -200,86 +167,13 @@ func (db *DB) scanClaims(ctx context.Context, p hook.ClaimParams, now time.Time,
 	if err != nil || len(picks) == 0 {
 		return nil, err
 	}
-	return db.leasePicks(ctx, p, now, picks, nil)
-}
-
-// hotClaims claims up to limit deliveries from the hot queue, within each
-// endpoint's room less what this claim took already (taken).
-func (db *DB) hotClaims(ctx context.Context, p hook.ClaimParams, now time.Time, perEndpoint, limit int, taken map[string]int) ([]hook.Claim, error) {
-	ids := db.hotq.endpoints()
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	list, err := jsonList(ids)
-	if err != nil {
-		return nil, err
-	}
-	type endpointRoom struct {
-		id, status  string
-		maxInFlight int
-		timeout     time.Duration
-		rateLimited bool
-	}
-	eps, err := queryList(ctx, &db.hot, func(s scanner) (endpointRoom, error) {
-		var e endpointRoom
-		err := s.Scan(&e.id, &e.status, &e.maxInFlight, &e.timeout, &e.rateLimited)
-		return e, err
-	}, "SELECT id, status, max_in_flight, timeout_ns, rate_limit > 0 FROM endpoints WHERE id IN (SELECT value FROM json_each(?))", list)
-	if err != nil {
-		return nil, err
-	}
-	endpoints := make(map[string]endpointRoom, len(eps))
-	for _, e := range eps {
-		endpoints[e.id] = e
-	}
-	held, heldSeqs := db.leases.live(now)
-	room := map[string]int{}
-	for _, id := range ids {
-		ep, ok := endpoints[id]
-		if !ok || ep.status != string(hook.EndpointActive) || ep.rateLimited {
-			// Deleted or not active: its deliveries are not due. Rate
-			// limited: the claim query draws from its bucket.
-			db.hotq.drop(id)
-			continue
-		}
-		n := min(ep.maxInFlight-held[id], perEndpoint) - taken[id]
-		if l, ok := p.EndpointLimits[id]; ok {
-			n = min(n, l-taken[id])
-		}
-		if n > 0 {
-			room[id] = n
-		}
-	}
-	if len(room) == 0 {
-		return nil, nil
-	}
-	leased := make(map[int64]bool, len(heldSeqs))
-	for _, seq := range heldSeqs {
-		leased[seq] = true
-	}
-	took, n := db.hotq.take(room, limit, func(e hotEntry) bool { return !leased[e.seq] })
-	if n == 0 {
-		return nil, nil
-	}
-	picks := make([]claimPick, 0, n)
-	events := make(map[string]hook.Event, n)
-	for id, es := range took {
-		for _, e := range es {
-			picks = append(picks, claimPick{seq: e.seq, endpoint: id, timeout: endpoints[id].timeout})
-			if e.event != nil {
-				events[e.event.ID] = *e.event
-			}
-		}
-	}
-	return db.leasePicks(ctx, p, now, picks, events)
+	return db.leasePicks(ctx, p, now, picks)
 }
 
 // leasePicks leases the picked deliveries that are still pending, due and
 // of an active endpoint, drawing from the rate buckets of rate-limited
-// endpoints, and returns their claims in the order of picks. events are
-// those the caller has already; the others are read.
-func (db *DB) leasePicks(ctx context.Context, p hook.ClaimParams, now time.Time, picks []claimPick,
-	events map[string]hook.Event) ([]hook.Claim, error) {
+// endpoints, and returns their claims in the order of picks.
+func (db *DB) leasePicks(ctx context.Context, p hook.ClaimParams, now time.Time, picks []claimPick) ([]hook.Claim, error) {
 	seqs := make([]int64, len(picks))
 	for i, pk := range picks {
 		seqs[i] = pk.seq
@@ -327,21 +221,12 @@ func (db *DB) leasePicks(ctx context.Context, p hook.ClaimParams, now time.Time,
 	}
 	var eventIDs, endpointIDs []string
 	for _, pd := range got {
-		if _, ok := events[pd.d.EventID]; !ok {
-			eventIDs = append(eventIDs, pd.d.EventID)
-		}
+		eventIDs = append(eventIDs, pd.d.EventID)
 		endpointIDs = append(endpointIDs, pd.d.EndpointID)
 	}
-	if len(eventIDs) > 0 {
-		read, err := db.eventsByID(ctx, eventIDs)
-		if err != nil {
-			return nil, err
-		}
-		if events == nil {
-			events = read
-		} else {
-			maps.Copy(events, read)
-		}
+	events, err := db.eventsByID(ctx, eventIDs)
+	if err != nil {
+		return nil, err
 	}
 	endpoints, err := db.endpointsByID(ctx, endpointIDs)
 	if err != nil {

@@ -34,24 +34,12 @@ func (db *DB) IngestBatch(ctx context.Context, evs []hook.Event) ([]hook.IngestI
 	items := make([]hook.IngestItem, len(evs))
 	err := db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
 		tenants := map[string]*tenantEndpoints{}
-		var hot []hotDelivery
 		for i, ev := range evs {
-			res, err := ingest(ctx, tx, ev, tenants, &hot)
+			res, err := ingest(ctx, tx, ev, tenants)
 			if err != nil && !errors.Is(err, hook.ErrNotFound) {
 				return err
 			}
 			items[i] = hook.IngestItem{Result: res, Err: err}
-		}
-		if db.hotq != nil && len(hot) > 0 {
-			// Claims may take them once they are committed: before, a
-			// claim's check against the file would not find them.
-			tx.afterBatch(func(committed bool) {
-				if committed {
-					for _, h := range hot {
-						db.hotq.push(h.endpoint, h.hotEntry)
-					}
-				}
-			})
 		}
 		return nil
 	})
@@ -68,14 +56,7 @@ type tenantEndpoints struct {
 	eps    []hook.Endpoint
 }
 
-// hotDelivery is a delivery that ingest created, for the hot queue.
-type hotDelivery struct {
-	endpoint string
-	hotEntry
-}
-
-// ingest stores ev and its deliveries, and appends these to hot.
-func ingest(ctx context.Context, tx *wtx, ev hook.Event, tenants map[string]*tenantEndpoints, hot *[]hotDelivery) (hook.IngestResult, error) {
+func ingest(ctx context.Context, tx *wtx, ev hook.Event, tenants map[string]*tenantEndpoints) (hook.IngestResult, error) {
 	// The insert comes first, as on PostgreSQL: an id that exists is a
 	// duplicate whatever its tenant, and the common case is one statement.
 	// Without RETURNING: SQLite collects RETURNING rows in a temporary
@@ -115,18 +96,15 @@ func ingest(ctx context.Context, tx *wtx, ev hook.Event, tenants map[string]*ten
 		return hook.IngestResult{}, fmt.Errorf("tenant %s: %w", ev.TenantID, hook.ErrNotFound)
 	}
 	res := hook.IngestResult{Event: ev}
-	stored := &ev
 	for _, ep := range te.eps {
 		if !ep.Matches(ev.Type) {
 			continue
 		}
 		d := hook.NewDelivery(ev, ep, ev.CreatedAt)
-		seq, err := insertDelivery(ctx, tx, d)
-		if err != nil {
+		if err := insertDelivery(ctx, tx, d); err != nil {
 			return hook.IngestResult{}, err
 		}
 		res.Deliveries = append(res.Deliveries, d)
-		*hot = append(*hot, hotDelivery{ep.ID, hotEntry{seq: seq, id: d.ID, event: stored}})
 	}
 	return res, nil
 }

@@ -76,7 +76,7 @@ func (db *DB) ReplayEvent(ctx context.Context, eventID string, endpointIDs []str
 			switch {
 			case errors.Is(err, hook.ErrNotFound):
 				nd := hook.NewDelivery(e.Event, hook.Endpoint{ID: epID}, now)
-				if _, err := insertDelivery(ctx, tx, nd); err != nil {
+				if err := insertDelivery(ctx, tx, nd); err != nil {
 					return err
 				}
 				out = append(out, nd)
