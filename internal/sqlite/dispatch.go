@@ -115,17 +115,6 @@ type claimPick struct {
 
 func (db *DB) claimDeliveries(ctx context.Context, p hook.ClaimParams) ([]hook.Claim, error) {
 	now := hook.Timestamp(p.Now)
-	perEndpoint := p.Limit
-	if p.MaxPerEndpoint > 0 {
-		perEndpoint = min(p.MaxPerEndpoint, p.Limit)
-	}
-	db.claimMu.Lock()
-	defer db.claimMu.Unlock()
-	return db.scanClaims(ctx, p, now, perEndpoint)
-}
-
-// scanClaims claims through claimQuery.
-func (db *DB) scanClaims(ctx context.Context, p hook.ClaimParams, now time.Time, perEndpoint int) ([]hook.Claim, error) {
 	limits := []byte("{}")
 	if p.EndpointLimits != nil {
 		var err error
@@ -133,6 +122,12 @@ func (db *DB) scanClaims(ctx context.Context, p hook.ClaimParams, now time.Time,
 			return nil, err
 		}
 	}
+	perEndpoint := p.Limit
+	if p.MaxPerEndpoint > 0 {
+		perEndpoint = min(p.MaxPerEndpoint, p.Limit)
+	}
+	db.claimMu.Lock()
+	defer db.claimMu.Unlock()
 	held, heldSeqs := db.leases.live(now)
 	heldJSON, err := json.Marshal(held)
 	if err != nil {
@@ -170,9 +165,9 @@ func (db *DB) scanClaims(ctx context.Context, p hook.ClaimParams, now time.Time,
 	return db.leasePicks(ctx, p, now, picks)
 }
 
-// leasePicks leases the picked deliveries that are still pending, due and
-// of an active endpoint, drawing from the rate buckets of rate-limited
-// endpoints, and returns their claims in the order of picks.
+// leasePicks leases the deliveries the claim query picked that are still
+// pending, due and of an active endpoint, drawing from the rate buckets of
+// rate-limited endpoints, and returns their claims in the order of picks.
 func (db *DB) leasePicks(ctx context.Context, p hook.ClaimParams, now time.Time, picks []claimPick) ([]hook.Claim, error) {
 	seqs := make([]int64, len(picks))
 	for i, pk := range picks {
@@ -233,7 +228,7 @@ func (db *DB) leasePicks(ctx context.Context, p hook.ClaimParams, now time.Time,
 		return nil, err
 	}
 	claims := make([]hook.Claim, 0, len(got))
-	for _, pk := range picks { // in the pickers' fair order
+	for _, pk := range picks { // in the query's fair order
 		pd, ok := got[pk.seq]
 		if !ok {
 			continue // no longer pending since the query read it
