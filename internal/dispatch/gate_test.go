@@ -242,3 +242,34 @@ func TestHealthy(t *testing.T) {
 	}
 	t.Logf("unhealthy: %v", e.d.Healthy())
 }
+
+// TestFreedSlotClaimsNext: an endpoint at its MaxInFlight gets its next
+// delivery as soon as an attempt finishes, with no poll and no new event
+// to wake the dispatcher: a finished attempt at the endpoint's limit is
+// worth a claim even when the last claim found nothing more to take.
+func TestFreedSlotClaimsNext(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *dispatch.Config, _ *sender.Config) { c.PollInterval = time.Hour })
+	rcv := newReceiver(t, func(w http.ResponseWriter, r *http.Request) { time.Sleep(20 * time.Millisecond) })
+	e.endpoint(rcv.url(), func(ep *hook.Endpoint) { ep.MaxInFlight = 1 })
+	var ids []string
+	for range 5 {
+		ids = append(ids, e.sendOne("payout.paid").ID)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, id := range ids {
+		for {
+			d, err := e.store.Delivery(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Status == hook.DeliverySucceeded {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("delivery %s still %s after 5s: a freed slot did not lead to a claim", id, d.Status)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
