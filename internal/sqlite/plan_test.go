@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -100,6 +101,26 @@ func TestQueueStatsPlan(t *testing.T) {
 	for line := range strings.SplitSeq(all, "\n") {
 		if strings.HasPrefix(line, "SCAN deliveries") && !strings.Contains(line, "COVERING INDEX deliveries_pending") {
 			t.Errorf("queue stats plan scans deliveries: %q\n%s", line, all)
+		}
+	}
+}
+
+// hotLimitParam finds a LIMIT or OFFSET that is a bare parameter.
+var hotLimitParam = regexp.MustCompile(`(?i)\b(LIMIT|OFFSET)\s+\?\d*\s*($|[^\s+\-*/\d])`)
+
+// TestHotStatementsKeepTheirPlan: SQLite's planner reads the value of a
+// LIMIT or OFFSET that is a bare parameter, and a statement whose plan read
+// a parameter is compiled again each time that parameter is bound. A
+// statement that runs on every claim must not pay that: its limit is an
+// expression (?4 + 0), which the planner leaves alone. (database/sql shows
+// no count of recompilations, so this test reads the statements instead.)
+func TestHotStatementsKeepTheirPlan(t *testing.T) {
+	if !hotLimitParam.MatchString("SELECT 1 LIMIT ?4") || !hotLimitParam.MatchString("SELECT 1 LIMIT ?") {
+		t.Fatal("the check misses a bare LIMIT parameter")
+	}
+	for name, q := range map[string]string{"claimQuery": claimQuery, "claimedQuery": claimedQuery} {
+		if m := hotLimitParam.FindString(q); m != "" {
+			t.Errorf("%s has a bare parameter as its limit: %q", name, m)
 		}
 	}
 }
