@@ -27,16 +27,27 @@ import (
 //
 //	go test -run '^$' -bench Throughput -benchtime 20000x -count 3 ./cmd/herald/
 func BenchmarkThroughput(b *testing.B) {
-	b.Run("sqlite", func(b *testing.B) { benchThroughput(b, false) })
-	b.Run("postgres", func(b *testing.B) { benchThroughput(b, true) })
+	b.Run("sqlite", func(b *testing.B) { benchThroughput(b, false, 50, 8) })
+	b.Run("postgres", func(b *testing.B) { benchThroughput(b, true, 50, 8) })
 }
 
-func benchThroughput(b *testing.B, postgres bool) {
+// BenchmarkThroughputSingle is BenchmarkThroughput with each event posted
+// on its own to POST /v1/events, by 16 producers, as a platform that sends
+// each event when it happens would: the cost of a request, its ingest and
+// its claim falls on one delivery.
+//
+//	go test -run '^$' -bench ThroughputSingle -benchtime 10000x -count 3 ./cmd/herald/
+func BenchmarkThroughputSingle(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchThroughput(b, false, 1, 16) })
+	b.Run("postgres", func(b *testing.B) { benchThroughput(b, true, 1, 16) })
+}
+
+// benchThroughput posts b.N events, batch to a request (one alone to POST
+// /v1/events), from producers at once.
+func benchThroughput(b *testing.B, postgres bool, batch, producers int) {
 	const (
 		tenants   = 10
 		endpoints = 10
-		batch     = 50
-		producers = 8
 	)
 	rc := newReceiver(b, nil)
 	const admin = "bench-admin-key-0123456789abcdef"
@@ -76,7 +87,7 @@ func benchThroughput(b *testing.B, postgres bool) {
 		wg.Go(func() {
 			var mine []sentEvent
 			for {
-				first := int(next.Add(batch)) - batch
+				first := int(next.Add(int64(batch))) - batch
 				if first >= b.N {
 					break
 				}
@@ -90,8 +101,13 @@ func benchThroughput(b *testing.B, postgres bool) {
 						"data": map[string]any{"n": first + i, "pad": pad}}
 					ids[i] = sentEvent{path: tg.path, id: id}
 				}
+				path, want := "/v1/events/batch", 200
 				body, _ := json.Marshal(map[string]any{"events": evs})
-				req, _ := http.NewRequest("POST", url+"/v1/events/batch", bytes.NewReader(body))
+				if batch == 1 {
+					path, want = "/v1/events", 202
+					body, _ = json.Marshal(evs[0])
+				}
+				req, _ := http.NewRequest("POST", url+path, bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Authorization", "Bearer "+admin)
 				at := time.Now()
@@ -102,8 +118,8 @@ func benchThroughput(b *testing.B, postgres bool) {
 				}
 				raw, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if resp.StatusCode != 200 || bytes.Count(raw, []byte(`"status":202`)) != n {
-					b.Errorf("POST batch: %d %.300s", resp.StatusCode, raw)
+				if resp.StatusCode != want || batch > 1 && bytes.Count(raw, []byte(`"status":202`)) != n {
+					b.Errorf("POST %s: %d %.300s", path, resp.StatusCode, raw)
 					return
 				}
 				for i := range ids {

@@ -83,6 +83,8 @@ type txBatch struct {
 	beforeCommit []func(context.Context, *wtx) error
 	after        []func(committed bool)
 
+	match *matchCache // the writer's
+
 	attemptSeq int64 // the last attempt seq taken (see nextAttemptSeq)
 	seqLoaded  bool
 }

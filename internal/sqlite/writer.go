@@ -37,6 +37,7 @@ type writer struct {
 	window time.Duration
 	max    int
 	stmts  *stmtCache
+	match  matchCache // tenants' endpoints as ingest matches them
 
 	ops       chan *writeOp // unbuffered: an op is either taken by the loop or not sent
 	quit      chan struct{} // closed by close: drain and stop
@@ -179,7 +180,7 @@ func (w *writer) collect(batch []*writeOp, wait bool) ([]*writeOp, *writeOp) {
 func (w *writer) run(batch []*writeOp, excl *writeOp) {
 	if len(batch) > 0 {
 		errs := make([]error, len(batch))
-		b := &txBatch{}
+		b := &txBatch{match: &w.match}
 		err := w.runTx(batch, errs, b)
 		for _, fn := range b.after {
 			fn(err == nil)

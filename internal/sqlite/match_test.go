@@ -1,0 +1,179 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/hook"
+	"github.com/heraldhq/herald/internal/seal"
+)
+
+// TestIngestSeesMatchChanges: ingest keeps what it read of a tenant's
+// endpoints (matchCache), and every change that alters a match is seen by
+// the next ingest: endpoints created, updated, disabled, enabled and
+// deleted, tenants deleted and created, a change made on another
+// connection (as a sqlite3 shell would), and a change rolled back after an
+// ingest in its own transaction had read it.
+func TestIngestSeesMatchChanges(t *testing.T) {
+	ctx := context.Background()
+	box, err := seal.New(make([]byte, seal.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "herald.db")
+	db, err := Open(ctx, path, Options{Secrets: box})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 5, 8, 10, 15, 0, 0, time.UTC)
+	if err := db.CreateTenant(ctx, hook.Tenant{ID: "acme", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	endpoint := func(id string, events ...string) hook.Endpoint {
+		return hook.Endpoint{
+			ID: id, TenantID: "acme", URL: "https://example.com/hook", Events: events,
+			Secrets: []hook.Secret{{Key: "whsec_x"}}, SignatureScheme: hook.SchemeStandard,
+			MaxInFlight: 4, Timeout: time.Second, Status: hook.EndpointActive, CreatedAt: now, UpdatedAt: now,
+		}
+	}
+	for _, ep := range []hook.Endpoint{endpoint("ep_0", "t.0"), endpoint("ep_1", "t.1")} {
+		if err := db.CreateEndpoint(ctx, ep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	matched := func(typ string) []string {
+		t.Helper()
+		res, err := db.Ingest(ctx, hook.Event{ID: hook.NewID(hook.PrefixEvent), TenantID: "acme", Type: typ,
+			Data: []byte(`{}`), CreatedAt: now})
+		if err != nil {
+			t.Fatalf("ingest %s: %v", typ, err)
+		}
+		var ids []string
+		for _, d := range res.Deliveries {
+			ids = append(ids, d.EndpointID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	expect := func(step, typ string, want ...string) {
+		t.Helper()
+		if got := matched(typ); !slices.Equal(got, want) {
+			t.Fatalf("%s: an event of type %s went to %v, want %v", step, typ, got, want)
+		}
+	}
+	cached := func() *tenantEndpoints {
+		db.w.match.mu.Lock()
+		defer db.w.match.mu.Unlock()
+		return db.w.match.tenants["acme"]
+	}
+
+	expect("start", "t.0", "ep_0")
+	first := cached()
+	expect("again", "t.0", "ep_0")
+	if first == nil || cached() != first {
+		t.Fatal("the second ingest read the tenant's endpoints again; the cache was not used")
+	}
+
+	e0 := endpoint("ep_0", "t.1")
+	if err := db.UpdateEndpoint(ctx, e0); err != nil {
+		t.Fatal(err)
+	}
+	expect("patterns updated", "t.0")
+	expect("patterns updated", "t.1", "ep_0", "ep_1")
+
+	if _, err := db.DisableEndpoint(ctx, "ep_1", "test", now); err != nil {
+		t.Fatal(err)
+	}
+	expect("disabled", "t.1", "ep_0")
+	if _, err := db.EnableEndpoint(ctx, "ep_1", now); err != nil {
+		t.Fatal(err)
+	}
+	expect("enabled", "t.1", "ep_0", "ep_1")
+
+	if err := db.CreateEndpoint(ctx, endpoint("ep_2", "t.1")); err != nil {
+		t.Fatal(err)
+	}
+	expect("created", "t.1", "ep_0", "ep_1", "ep_2")
+	if err := db.DeleteEndpoint(ctx, "ep_2", now); err != nil {
+		t.Fatal(err)
+	}
+	expect("deleted", "t.1", "ep_0", "ep_1")
+
+	// Another connection, as an operator's sqlite3 shell.
+	shell, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shell.ExecContext(ctx, `UPDATE endpoints SET events = '["t.9"]' WHERE id = 'ep_1'`); err != nil {
+		t.Fatal(err)
+	}
+	shell.Close()
+	expect("changed on another connection", "t.1", "ep_0")
+	expect("changed on another connection", "t.9", "ep_1")
+
+	// A change that an ingest in the same transaction read, then rolled
+	// back: the cache must not keep what that ingest read.
+	rollback := func(events string) {
+		t.Helper()
+		errUndo := errors.New("undo")
+		err := db.w.write(ctx, func(ctx context.Context, tx *wtx) error {
+			if _, err := tx.ExecContext(ctx, `UPDATE endpoints SET events = ? WHERE id = 'ep_0'`, events); err != nil {
+				return err
+			}
+			te, err := readTenantEndpoints(ctx, tx, "acme")
+			if err != nil {
+				return err
+			}
+			if i := slices.IndexFunc(te.eps, func(e hook.Endpoint) bool { return e.ID == "ep_0" }); i < 0 || len(te.eps[i].Events) != 1 {
+				t.Errorf("inside the transaction, ep_0 reads %+v; want its uncommitted patterns %s", te.eps, events)
+			}
+			return errUndo
+		})
+		if !errors.Is(err, errUndo) {
+			t.Fatalf("write: %v", err)
+		}
+	}
+	rollback(`["t.5"]`)
+	expect("rolled back", "t.5")
+	expect("rolled back", "t.1", "ep_0")
+	// Again, with a change right after the rollback and no ingest between:
+	// a version that counted up would come back to the value the
+	// rolled-back transaction read, and the cache would take what it read.
+	rollback(`["t.6"]`)
+	e0.Events = []string{"t.7"}
+	if err := db.UpdateEndpoint(ctx, e0); err != nil {
+		t.Fatal(err)
+	}
+	expect("changed right after a rollback", "t.7", "ep_0")
+	expect("changed right after a rollback", "t.6")
+
+	if err := db.DeleteTenant(ctx, "acme", now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Ingest(ctx, hook.Event{ID: hook.NewID(hook.PrefixEvent), TenantID: "acme", Type: "t.1",
+		Data: []byte(`{}`), CreatedAt: now}); !errors.Is(err, hook.ErrNotFound) {
+		t.Fatalf("ingest for a deleted tenant: %v, want not found", err)
+	}
+	// A tenant unknown to one ingest, created before the next.
+	beta := hook.Event{TenantID: "beta", Type: "t.1", Data: []byte(`{}`), CreatedAt: now}
+	beta.ID = hook.NewID(hook.PrefixEvent)
+	if _, err := db.Ingest(ctx, beta); !errors.Is(err, hook.ErrNotFound) {
+		t.Fatalf("ingest for a tenant not yet created: %v, want not found", err)
+	}
+	if err := db.CreateTenant(ctx, hook.Tenant{ID: "beta", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	beta.ID = hook.NewID(hook.PrefixEvent)
+	if _, err := db.Ingest(ctx, beta); err != nil {
+		t.Fatalf("ingest for a tenant just created: %v", err)
+	}
+}
