@@ -81,8 +81,9 @@ type DB struct {
 
 	// claimMu makes claims one at a time (see ClaimDeliveries); leases
 	// are the leases they took.
-	claimMu sync.Mutex
-	leases  leaseTable
+	claimMu   sync.Mutex
+	leases    leaseTable
+	endpoints endpointCache // the endpoints claims opened
 
 	closeOnce sync.Once
 	closeErr  error
@@ -117,9 +118,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("lock database %s: %w", path, err)
 	}
 	db := &DB{
-		box:  opts.Secrets,
-		log:  orDiscard(opts.Logger),
-		lock: lock,
+		box:       opts.Secrets,
+		log:       orDiscard(opts.Logger),
+		lock:      lock,
+		endpoints: endpointCache{m: map[string]hook.Endpoint{}},
 	}
 	if err := db.open(ctx, abs, opts); err != nil {
 		if db.read != nil {

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/heraldhq/herald/internal/hook"
@@ -296,22 +297,101 @@ func (db *DB) eventsByID(ctx context.Context, ids []string) (map[string]hook.Eve
 	return m, nil
 }
 
-// endpointsByID reads endpoints by id in one query.
+// endpointsByID reads endpoints by id. Opening an endpoint (its secrets
+// and headers, sealed, and its JSON) was a third of a claim's reads, and
+// endpoints seldom change: those opened before are kept (endpointCache)
+// while endpoint_version keeps its value, and only their health, which
+// every attempt changes, is read again, with the version, in one query.
+// The kept ones are shared: callers copy before they change one (see
+// cloneEndpoint).
 func (db *DB) endpointsByID(ctx context.Context, ids []string) (map[string]hook.Endpoint, error) {
 	list, err := jsonList(ids)
 	if err != nil {
 		return nil, err
 	}
+	var version int64
+	health, err := queryList(ctx, &db.hot, func(s scanner) (endpointHealth, error) {
+		return scanHealth(s, &version)
+	}, `SELECT (SELECT version FROM endpoint_version), id, last_success_at, last_failure_at,
+		consecutive_failures, failing_since FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`, list)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]hook.Endpoint, len(health))
+	var missing []string
+	db.endpoints.mu.Lock()
+	if db.endpoints.version != version {
+		db.endpoints.version = version
+		clear(db.endpoints.m)
+	}
+	for _, h := range health {
+		if e, ok := db.endpoints.m[h.id]; ok {
+			m[h.id] = h.onto(e)
+		} else {
+			missing = append(missing, h.id)
+		}
+	}
+	db.endpoints.mu.Unlock()
+	if len(missing) == 0 {
+		return m, nil
+	}
+	if list, err = jsonList(missing); err != nil {
+		return nil, err
+	}
+	// Read after the version: what this reads is as new as the version or
+	// newer, and a newer one has another version, which the next claim
+	// reads and so drops these.
 	eps, err := queryList(ctx, &db.hot, db.scanEndpoint,
 		"SELECT "+endpointColumns+" FROM endpoints WHERE id IN (SELECT value FROM json_each(?))", list)
 	if err != nil {
 		return nil, err
 	}
-	m := make(map[string]hook.Endpoint, len(eps))
+	db.endpoints.mu.Lock()
+	defer db.endpoints.mu.Unlock()
+	if db.endpoints.version == version && len(db.endpoints.m) < endpointCacheSize {
+		for _, e := range eps {
+			db.endpoints.m[e.ID] = e
+		}
+	}
 	for _, e := range eps {
 		m[e.ID] = e
 	}
 	return m, nil
+}
+
+// endpointCache is the endpoints claims opened, good while endpoint_version
+// is version.
+type endpointCache struct {
+	mu      sync.Mutex
+	version int64
+	m       map[string]hook.Endpoint
+}
+
+// endpointCacheSize bounds the endpoints kept; past it, claims open the
+// others each time.
+const endpointCacheSize = 10000
+
+// endpointHealth is the part of an endpoint that attempts change.
+type endpointHealth struct {
+	id                       string
+	lastSuccess, lastFailure sql.NullInt64
+	consecutive              int
+	failingSince             sql.NullInt64
+}
+
+func scanHealth(s scanner, version *int64) (endpointHealth, error) {
+	var h endpointHealth
+	err := s.Scan(version, &h.id, &h.lastSuccess, &h.lastFailure, &h.consecutive, &h.failingSince)
+	return h, err
+}
+
+// onto returns e with this health.
+func (h endpointHealth) onto(e hook.Endpoint) hook.Endpoint {
+	e.LastSuccessAt = fromNullMicros(h.lastSuccess)
+	e.LastFailureAt = fromNullMicros(h.lastFailure)
+	e.ConsecutiveFailures = h.consecutive
+	e.FailingSince = fromNullMicros(h.failingSince)
+	return e
 }
 
 // jsonList encodes the distinct strings of ids as a JSON array.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,5 +176,118 @@ func TestIngestSeesMatchChanges(t *testing.T) {
 	beta.ID = hook.NewID(hook.PrefixEvent)
 	if _, err := db.Ingest(ctx, beta); err != nil {
 		t.Fatalf("ingest for a tenant just created: %v", err)
+	}
+}
+
+// TestClaimSeesEndpointChanges: claims keep the endpoints they opened
+// (endpointCache), and the next claim returns every change: a secret
+// rotated, the configuration updated, health after an attempt, and a
+// change made on another connection.
+func TestClaimSeesEndpointChanges(t *testing.T) {
+	ctx := context.Background()
+	db, eps, now := claimSetup(t, Options{}, 2, 4)
+	claimOne := func(step string) hook.Endpoint {
+		t.Helper()
+		ingestTo(t, db, 0, 1, now)
+		cs := claimAt(t, db, now.Add(time.Second), 10)
+		if len(cs) != 1 {
+			t.Fatalf("%s: claimed %d, want 1", step, len(cs))
+		}
+		complete(t, db, cs[0], now, hook.DeliverySucceeded, time.Time{})
+		return cs[0].Endpoint
+	}
+	first := claimOne("start")
+	if first.URL != eps[0].URL || len(first.Secrets) != 1 {
+		t.Fatalf("start: claimed endpoint %+v", first)
+	}
+	db.endpoints.mu.Lock()
+	_, kept := db.endpoints.m["ep_0"]
+	db.endpoints.mu.Unlock()
+	if !kept {
+		t.Fatal("the claim did not keep the endpoint it opened")
+	}
+
+	// Health: the success just completed is in the next claim.
+	if got := claimOne("health"); !got.LastSuccessAt.Equal(now) {
+		t.Fatalf("health: LastSuccessAt %v, want %v", got.LastSuccessAt, now)
+	}
+
+	if _, err := db.RotateEndpointSecret(ctx, "ep_0", hook.SecretRotation{Key: "whsec_new", ExpireOld: now.Add(time.Hour), Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if got := claimOne("rotated"); len(got.Secrets) != 2 || got.Secrets[0].Key != "whsec_new" {
+		t.Fatalf("rotated: secrets %+v", got.Secrets)
+	}
+
+	e := eps[0]
+	e.URL = "https://example.com/moved"
+	e.Headers = map[string]string{"X-Tenant": "acme"}
+	e.Secrets = nil // keep the stored ones
+	if err := db.UpdateEndpoint(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if got := claimOne("updated"); got.URL != e.URL || got.Headers["X-Tenant"] != "acme" {
+		t.Fatalf("updated: URL %q headers %v", got.URL, got.Headers)
+	}
+
+	var seq int
+	var name, path string
+	if err := db.read.QueryRowContext(ctx, "PRAGMA database_list").Scan(&seq, &name, &path); err != nil {
+		t.Fatal(err)
+	}
+	shell, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shell.Close()
+	if _, err := shell.ExecContext(ctx, `UPDATE endpoints SET timeout_ns = 7000000000 WHERE id = 'ep_0'`); err != nil {
+		t.Fatal(err)
+	}
+	if got := claimOne("another connection"); got.Timeout != 7*time.Second {
+		t.Fatalf("another connection: timeout %v, want 7s", got.Timeout)
+	}
+}
+
+// TestEndpointVersionCoversColumns: every column of endpoints is either in
+// the trigger that sets endpoint_version (0008_endpoint_version.sql) or
+// one of those attempts change, which claims read every time. A column
+// added to endpoints must be put in one or the other, or claims would
+// return what they kept of it.
+func TestEndpointVersionCoversColumns(t *testing.T) {
+	db := planDB(t)
+	var trigger string
+	if err := db.read.QueryRow(`SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'endpoints_update_version'`).Scan(&trigger); err != nil {
+		t.Fatal(err)
+	}
+	trigger = strings.Join(strings.Fields(trigger), " ")
+	start, end := strings.Index(trigger, " OF "), strings.Index(trigger, " ON endpoints")
+	if start < 0 || end < start {
+		t.Fatalf("trigger: %s", trigger)
+	}
+	of := trigger[start+4 : end]
+	inTrigger := map[string]bool{}
+	for c := range strings.SplitSeq(of, ",") {
+		inTrigger[strings.TrimSpace(c)] = true
+	}
+	health := map[string]bool{"last_success_at": true, "last_failure_at": true, "consecutive_failures": true,
+		"failing_since": true, "rate_tokens": true, "rate_at": true}
+	rows, err := db.read.Query(`SELECT name FROM pragma_table_info('endpoints')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var col string
+		if err := rows.Scan(&col); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if inTrigger[col] == health[col] {
+			t.Errorf("column %s: in the trigger %v, read by every claim %v; want exactly one", col, inTrigger[col], health[col])
+		}
+	}
+	if n < 20 {
+		t.Fatalf("read %d columns of endpoints", n)
 	}
 }
