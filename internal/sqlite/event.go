@@ -127,7 +127,11 @@ func readTenantEndpoints(ctx context.Context, tx *wtx, tenant string) (*tenantEn
 	if err != nil {
 		return nil, err
 	}
-	m.put(version, tenant, te)
+	// Only tenants that exist: an ingest for any other is refused, needs
+	// no speed, and would leave its id, of any length, in the cache.
+	if te.exists {
+		m.put(version, tenant, te)
+	}
 	return te, nil
 }
 

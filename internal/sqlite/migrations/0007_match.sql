@@ -3,11 +3,11 @@
 -- and event patterns of its active endpoints) and reads it again only when
 -- this one row has changed since. Every change that can alter a match sets
 -- it, through the triggers below, whoever makes it (Herald or a sqlite3
--- shell): a tenant created or deleted, an endpoint created or deleted, or
--- an endpoint's status, event patterns or tenant updated. The value is
--- random rather than a count so that it never repeats: after a rollback
--- restores an old value, the next change cannot land on a value a reader
--- saw inside the transaction that was rolled back.
+-- shell): a tenant created, deleted or renamed, an endpoint created or
+-- deleted, or an endpoint's id, status, event patterns or tenant updated.
+-- The value is random rather than a count so that it never repeats: after
+-- a rollback restores an old value, the next change cannot land on a value
+-- a reader saw inside the transaction that was rolled back.
 CREATE TABLE match_version (
     id      INTEGER PRIMARY KEY CHECK (id = 1),
     version INTEGER NOT NULL
@@ -20,11 +20,14 @@ BEGIN UPDATE match_version SET version = random(); END;
 CREATE TRIGGER tenants_delete_match AFTER DELETE ON tenants
 BEGIN UPDATE match_version SET version = random(); END;
 
+CREATE TRIGGER tenants_update_match AFTER UPDATE OF id ON tenants
+BEGIN UPDATE match_version SET version = random(); END;
+
 CREATE TRIGGER endpoints_insert_match AFTER INSERT ON endpoints
 BEGIN UPDATE match_version SET version = random(); END;
 
 CREATE TRIGGER endpoints_delete_match AFTER DELETE ON endpoints
 BEGIN UPDATE match_version SET version = random(); END;
 
-CREATE TRIGGER endpoints_update_match AFTER UPDATE OF status, events, tenant_id ON endpoints
+CREATE TRIGGER endpoints_update_match AFTER UPDATE OF id, status, events, tenant_id ON endpoints
 BEGIN UPDATE match_version SET version = random(); END;
