@@ -70,41 +70,72 @@ const completeQuery = `WITH d AS (
 	)
 	SELECT h.id, h.failing_since, h.status FROM d LEFT JOIN h ON true`
 
+// successesQuery records, in one statement, the successful attempts of a
+// batch of completions (see completer) whose answers tell no more than
+// whether each was recorded: the work of completeQuery for each, with its
+// arguments in arrays of one element per completion ($1-$19, in the order
+// of completeQuery's $1-$19), and its endpoint's health updated once
+// whatever the number of its successes. It returns the position (from 1)
+// of each completion whose lease was held.
+//
+// The health update is completeQuery's for a success started at the
+// latest of them: of successes applied one after another, the last
+// started sets last_success_at, and the streak is over once any of them
+// started no earlier than the last failure, which is so when the latest
+// did. The delivery rows are locked before the endpoint rows, as in
+// completeQuery.
+const successesQuery = `WITH c AS MATERIALIZED (
+		SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::bool[],
+			$7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::bigint[],
+			$13::text[], $14::int[], $15::text[], $16::bytea[], $17::text[], $18::text[], $19::timestamptz[])
+			WITH ORDINALITY AS c (delivery_id, token, number, status, ended_at, replay,
+				next_at, attempt_id, endpoint_id, tenant_id, started_at, duration_us,
+				request_headers, status_code, response_headers, response_body, error, error_message, next_retry_at, n)
+	), d AS (
+		UPDATE deliveries dl SET
+			attempt_count = c.number, updated_at = c.ended_at, claim_token = NULL, lease_until = NULL,
+			replays = ` + batchReplaysLeft + `,
+			unscheduled = dl.unscheduled + CASE WHEN c.replay THEN 1 ELSE 0 END,
+			status = CASE WHEN ` + batchReplaysLeft + ` > 0 THEN 'pending' ELSE c.status END,
+			replay_status = CASE WHEN ` + batchReplaysLeft + ` > 0 THEN c.status ELSE dl.replay_status END,
+			next_attempt_at = CASE WHEN ` + batchReplaysLeft + ` > 0 THEN c.ended_at ELSE c.next_at END
+		FROM c
+		WHERE dl.id = c.delivery_id AND dl.claim_token = c.token AND c.token <> ''
+		RETURNING c.n, dl.endpoint_id
+	), a AS (
+		INSERT INTO attempts (id, delivery_id, endpoint_id, tenant_id, number,
+			started_at, duration_us, request_headers, status_code, response_headers, response_body,
+			error, error_message, next_retry_at)
+		SELECT c.attempt_id, c.delivery_id, c.endpoint_id, c.tenant_id, c.number, c.started_at, c.duration_us,
+			c.request_headers::json, c.status_code, c.response_headers::json, c.response_body,
+			c.error, c.error_message, c.next_retry_at
+		FROM d JOIN c ON c.n = d.n
+		ORDER BY c.n
+	), h AS (
+		UPDATE endpoints e SET
+			last_success_at = GREATEST(e.last_success_at, s.t),
+			consecutive_failures = CASE WHEN e.last_failure_at > s.t THEN e.consecutive_failures ELSE 0 END,
+			failing_since = CASE WHEN e.last_failure_at > s.t THEN e.failing_since END
+		FROM (SELECT d.endpoint_id, max(c.started_at) AS t FROM d JOIN c ON c.n = d.n GROUP BY d.endpoint_id) s
+		WHERE e.id = s.endpoint_id
+	)
+	SELECT n FROM d`
+
+// batchReplaysLeft is replaysLeft in successesQuery.
+const batchReplaysLeft = `(CASE WHEN c.replay THEN greatest(dl.replays - 1, 0) ELSE dl.replays END)`
+
 // CompleteAttempt records an attempt, ends its delivery's lease and updates
 // the endpoint's health in one statement (completeQuery), committed with
-// those of concurrent calls (see completer); see hook.Store. Disabling the
-// endpoint, which few attempts do, is a second statement.
+// those of concurrent calls (see completer), whose successes share one
+// statement (successesQuery); see hook.Store. Disabling the endpoint, which
+// few attempts do, is a second statement.
 func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome) (string, error) {
 	a := o.Attempt
-	if err := o.Check(); err != nil {
-		return "", fmt.Errorf("complete attempt: %w", err)
-	}
-	reqHeader, err := jsonText(a.RequestHeader)
+	c, err := newCompletion(token, o)
 	if err != nil {
 		return "", fmt.Errorf("complete attempt: %w", err)
-	}
-	respHeader, err := jsonText(a.ResponseHeader)
-	if err != nil {
-		return "", fmt.Errorf("complete attempt: %w", err)
-	}
-	var body []byte // nil, NULL, for no body
-	if len(a.ResponseBody) > 0 {
-		body = a.ResponseBody
-	}
-	next := any(nil)
-	if o.Status == hook.DeliveryPending {
-		next = nullTS(a.NextRetryAt)
 	}
 	t := hook.Timestamp(a.StartedAt)
-	end := hook.Timestamp(a.StartedAt.Add(a.Duration))
-	c := &completion{
-		args: []any{a.DeliveryID, token, a.Number, string(o.Status), end, o.Replay, next,
-			a.ID, a.EndpointID, a.TenantID, t, a.Duration.Microseconds(), reqHeader, a.StatusCode,
-			respHeader, body, text(a.Error), text(a.ErrorMessage), nullTS(a.NextRetryAt),
-			a.Succeeded()},
-		endpoint: a.EndpointID,
-		delivery: a.DeliveryID,
-	}
 	err = db.record(ctx, c)
 	if err == nil && !c.found {
 		err = db.leaseError(ctx, a.DeliveryID)
@@ -132,6 +163,43 @@ func (db *DB) CompleteAttempt(ctx context.Context, token string, o hook.Outcome)
 		return "", nil
 	}
 	return disabled, nil
+}
+
+// newCompletion makes the completion that records o under token.
+func newCompletion(token string, o hook.Outcome) (*completion, error) {
+	a := o.Attempt
+	if err := o.Check(); err != nil {
+		return nil, err
+	}
+	reqHeader, err := jsonText(a.RequestHeader)
+	if err != nil {
+		return nil, err
+	}
+	respHeader, err := jsonText(a.ResponseHeader)
+	if err != nil {
+		return nil, err
+	}
+	var body []byte // nil, NULL, for no body
+	if len(a.ResponseBody) > 0 {
+		body = a.ResponseBody
+	}
+	next := any(nil)
+	if o.Status == hook.DeliveryPending {
+		next = nullTS(a.NextRetryAt)
+	}
+	t := hook.Timestamp(a.StartedAt)
+	end := hook.Timestamp(a.StartedAt.Add(a.Duration))
+	return &completion{
+		args: []any{a.DeliveryID, token, a.Number, string(o.Status), end, o.Replay, next,
+			a.ID, a.EndpointID, a.TenantID, t, a.Duration.Microseconds(), reqHeader, a.StatusCode,
+			respHeader, body, text(a.Error), text(a.ErrorMessage), nullTS(a.NextRetryAt),
+			a.Succeeded()},
+		endpoint: a.EndpointID,
+		delivery: a.DeliveryID,
+		// A success never disables its endpoint unless o.Disable says
+		// so: all its caller needs to know is whether it was recorded.
+		success: a.Succeeded() && o.Disable == "",
+	}, nil
 }
 
 // disable disables the active endpoint id for reason after an attempt, and

@@ -273,3 +273,131 @@ func TestPoolSize(t *testing.T) {
 		t.Errorf("pool size with MaxConns 5 = %d, want 5", got)
 	}
 }
+
+// TestCompleteTogether records a batch of completions of several endpoints
+// at once, most of them successes (recorded by one statement) and one
+// failure: each is recorded as it would be alone, a success twice over or
+// under a token not held is refused, and each endpoint's health is that of
+// its attempts applied one by one.
+func TestCompleteTogether(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, pgtest.URL(t))
+	ctx := t.Context()
+	mustTenant(t, db, "acme")
+	eps := []hook.Endpoint{mustEndpoint(t, db, "acme", 100), mustEndpoint(t, db, "acme", 100), mustEndpoint(t, db, "acme", 100)}
+	evs := make([]hook.Event, 4)
+	for i := range evs {
+		evs[i] = event("acme")
+	}
+	if _, err := db.IngestBatch(ctx, evs); err != nil {
+		t.Fatalf("IngestBatch: %v", err)
+	}
+	all, err := db.ClaimDeliveries(ctx, hook.ClaimParams{Now: hotT0.Add(time.Minute), Limit: 12})
+	if err != nil || len(all) != 12 {
+		t.Fatalf("ClaimDeliveries = %d claims, %v; want 12", len(all), err)
+	}
+	claims := map[string][]hook.Claim{}
+	for _, c := range all {
+		claims[c.Endpoint.ID] = append(claims[c.Endpoint.ID], c)
+	}
+	ep, ep2, ep3 := claims[eps[0].ID], claims[eps[1].ID], claims[eps[2].ID]
+	at := func(c hook.Claim, after time.Duration, code int, body string) hook.Outcome {
+		a := hook.Attempt{
+			ID: hook.NewID(hook.PrefixAttempt), DeliveryID: c.Delivery.ID, EndpointID: c.Endpoint.ID,
+			TenantID: c.Delivery.TenantID, Number: 1, StartedAt: hotT0.Add(after), Duration: 5 * time.Millisecond,
+			RequestHeader: http.Header{"X-Try": {"1"}}, ResponseHeader: http.Header{}, StatusCode: code,
+		}
+		if body != "" {
+			a.ResponseBody = []byte(body)
+		}
+		if code >= 300 {
+			a.Error, a.NextRetryAt = "http_status", hotT0.Add(48*time.Hour)
+			return hook.Outcome{Attempt: a, Status: hook.DeliveryPending}
+		}
+		return hook.Outcome{Attempt: a, Status: hook.DeliverySucceeded}
+	}
+	// ep and ep3 are failing since an attempt started an hour in.
+	for _, c := range []hook.Claim{ep[0], ep3[0]} {
+		if _, err := db.CompleteAttempt(ctx, c.Token, at(c, time.Hour, 500, "")); err != nil {
+			t.Fatalf("CompleteAttempt: %v", err)
+		}
+	}
+	twice := at(ep[3], 100*time.Minute, 200, "")
+	twice.Attempt.ID = hook.NewID(hook.PrefixAttempt)
+	tokens := []string{ep[1].Token, ep[2].Token, ep[3].Token, ep[3].Token, ep2[0].Token, ep2[1].Token, "clm_wrong", ep3[1].Token}
+	outcomes := []hook.Outcome{
+		at(ep[1], 30*time.Minute, 200, "ok"), // before the failure
+		at(ep[2], 2*time.Hour, 204, ""),      // after it: the streak ends
+		at(ep[3], 90*time.Minute, 200, ""),
+		twice, // the same lease again
+		at(ep2[0], time.Hour, 200, ""),
+		at(ep2[1], 3*time.Hour, 503, ""), // a failure, in the same batch
+		at(ep2[2], time.Hour, 200, ""),   // a token not held
+		at(ep3[1], 30*time.Minute, 200, ""),
+	}
+	errs, err := db.CompleteTogether(ctx, tokens, outcomes)
+	if err != nil {
+		t.Fatalf("CompleteTogether: %v", err)
+	}
+	for i, err := range errs {
+		refused := i == 6
+		if i == 2 || i == 3 {
+			refused = errs[5-i] == nil // the same lease: one of the two
+		}
+		if refused != (err != nil) || err != nil && !errors.Is(err, hook.ErrConflict) {
+			t.Errorf("completion %d: %v", i, err)
+		}
+	}
+	wantStatus := map[string]hook.DeliveryStatus{
+		ep[1].Delivery.ID: hook.DeliverySucceeded, ep[2].Delivery.ID: hook.DeliverySucceeded,
+		ep[3].Delivery.ID: hook.DeliverySucceeded, ep2[0].Delivery.ID: hook.DeliverySucceeded,
+		ep2[1].Delivery.ID: hook.DeliveryPending, ep2[2].Delivery.ID: hook.DeliveryPending,
+		ep3[1].Delivery.ID: hook.DeliverySucceeded,
+	}
+	for id, want := range wantStatus {
+		d, err := db.Delivery(ctx, id)
+		if err != nil {
+			t.Fatalf("Delivery: %v", err)
+		}
+		if d.Status != want || d.AttemptCount != map[bool]int{true: 0, false: 1}[id == ep2[2].Delivery.ID] {
+			t.Errorf("delivery %s: %s after %d attempts, want %s", id, d.Status, d.AttemptCount, want)
+		}
+	}
+	for i, c := range []hook.Claim{ep[1], ep[2]} {
+		p, err := db.ListAttempts(ctx, hook.AttemptFilter{DeliveryID: c.Delivery.ID})
+		if err != nil || len(p.Items) != 1 {
+			t.Fatalf("ListAttempts = %d, %v; want one", len(p.Items), err)
+		}
+		a, want := p.Items[0], outcomes[i].Attempt
+		if a.ID != want.ID || a.StatusCode != want.StatusCode || !a.StartedAt.Equal(want.StartedAt) ||
+			a.Duration != want.Duration || a.RequestHeader.Get("X-Try") != "1" ||
+			(a.ResponseBody == nil) != (want.ResponseBody == nil) || string(a.ResponseBody) != string(want.ResponseBody) {
+			t.Errorf("attempt %d = %+v, want %+v", i, a, want)
+		}
+	}
+	health := []struct {
+		success, failure, since time.Duration // from hotT0; -1: never
+		failures                int
+	}{
+		{2 * time.Hour, time.Hour, -1, 0},
+		{time.Hour, 3 * time.Hour, 3 * time.Hour, 1},
+		{30 * time.Minute, time.Hour, time.Hour, 1},
+	}
+	for i, h := range health {
+		got, err := db.Endpoint(ctx, eps[i].ID)
+		if err != nil {
+			t.Fatalf("Endpoint: %v", err)
+		}
+		when := func(d time.Duration) time.Time {
+			if d < 0 {
+				return time.Time{}
+			}
+			return hotT0.Add(d)
+		}
+		if !got.LastSuccessAt.Equal(when(h.success)) || !got.LastFailureAt.Equal(when(h.failure)) ||
+			!got.FailingSince.Equal(when(h.since)) || got.ConsecutiveFailures != h.failures {
+			t.Errorf("endpoint %d: last success %v, last failure %v, failing since %v, %d failures; want %+v",
+				i, got.LastSuccessAt, got.LastFailureAt, got.FailingSince, got.ConsecutiveFailures, h)
+		}
+	}
+}
