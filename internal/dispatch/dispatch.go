@@ -272,6 +272,18 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			}
 			t.Stop()
 		}
+		// The claim takes what the wakes and freed slots of the wait were
+		// for (their deliveries committed, their slots freed, before they
+		// were sent), so they are spent: left, each would cost one more
+		// claim, finding nothing, an interval later.
+		select {
+		case <-d.wake:
+		default:
+		}
+		select {
+		case <-d.freed:
+		default:
+		}
 	}
 
 	done := make(chan struct{})

@@ -348,8 +348,11 @@ func (db *DB) endpointsByID(ctx context.Context, ids []string) (map[string]hook.
 	}
 	db.endpoints.mu.Lock()
 	defer db.endpoints.mu.Unlock()
-	if db.endpoints.version == version && len(db.endpoints.m) < endpointCacheSize {
+	if db.endpoints.version == version {
 		for _, e := range eps {
+			if len(db.endpoints.m) >= endpointCacheSize {
+				break
+			}
 			db.endpoints.m[e.ID] = e
 		}
 	}

@@ -291,3 +291,36 @@ func TestEndpointVersionCoversColumns(t *testing.T) {
 		t.Fatalf("read %d columns of endpoints", n)
 	}
 }
+
+// TestCacheTriggersPresent: the caches of ingest (match_version) and of
+// claims (endpoint_version) are only as good as the triggers that keep
+// their versions; a migration that rebuilds tenants or endpoints drops
+// them with the table and must create them again.
+func TestCacheTriggersPresent(t *testing.T) {
+	db := planDB(t)
+	rows, err := db.read.Query(`SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[string]string{}
+	for rows.Next() {
+		var name, table string
+		if err := rows.Scan(&name, &table); err != nil {
+			t.Fatal(err)
+		}
+		got[name] = table
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for name, table := range map[string]string{
+		"tenants_insert_match": "tenants", "tenants_delete_match": "tenants", "tenants_update_match": "tenants",
+		"endpoints_insert_match": "endpoints", "endpoints_delete_match": "endpoints", "endpoints_update_match": "endpoints",
+		"endpoints_insert_version": "endpoints", "endpoints_delete_version": "endpoints", "endpoints_update_version": "endpoints",
+	} {
+		if got[name] != table {
+			t.Errorf("trigger %s on %s is missing after the migrations (triggers: %v)", name, table, got)
+		}
+	}
+}
