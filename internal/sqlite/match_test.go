@@ -2,16 +2,13 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/internal/hook"
-	"github.com/heraldhq/herald/internal/seal"
 )
 
 // TestIngestSeesMatchChanges: ingest keeps what it read of a tenant's
@@ -22,23 +19,8 @@ import (
 // ingest in its own transaction had read it.
 func TestIngestSeesMatchChanges(t *testing.T) {
 	ctx := context.Background()
-	box, err := seal.New(make([]byte, seal.KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "herald.db")
-	db, err := Open(ctx, path, Options{Secrets: box})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db, path := matchReviewDB(t, true)
 	now := time.Date(2026, 5, 8, 10, 15, 0, 0, time.UTC)
-	if err := db.CreateTenant(ctx, hook.Tenant{ID: "acme", CreatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
 	endpoint := func(id string, events ...string) hook.Endpoint {
 		return hook.Endpoint{
 			ID: id, TenantID: "acme", URL: "https://example.com/hook", Events: events,
@@ -110,14 +92,7 @@ func TestIngestSeesMatchChanges(t *testing.T) {
 	expect("deleted", "t.1", "ep_0", "ep_1")
 
 	// Another connection, as an operator's sqlite3 shell.
-	shell, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := shell.ExecContext(ctx, `UPDATE endpoints SET events = '["t.9"]' WHERE id = 'ep_1'`); err != nil {
-		t.Fatal(err)
-	}
-	shell.Close()
+	shellExec(t, path, `UPDATE endpoints SET events = '["t.9"]' WHERE id = 'ep_1'`)
 	expect("changed on another connection", "t.1", "ep_0")
 	expect("changed on another connection", "t.9", "ep_1")
 
@@ -235,14 +210,7 @@ func TestClaimSeesEndpointChanges(t *testing.T) {
 	if err := db.read.QueryRowContext(ctx, "PRAGMA database_list").Scan(&seq, &name, &path); err != nil {
 		t.Fatal(err)
 	}
-	shell, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer shell.Close()
-	if _, err := shell.ExecContext(ctx, `UPDATE endpoints SET timeout_ns = 7000000000 WHERE id = 'ep_0'`); err != nil {
-		t.Fatal(err)
-	}
+	shellExec(t, path, `UPDATE endpoints SET timeout_ns = 7000000000 WHERE id = 'ep_0'`)
 	if got := claimOne("another connection"); got.Timeout != 7*time.Second {
 		t.Fatalf("another connection: timeout %v, want 7s", got.Timeout)
 	}
