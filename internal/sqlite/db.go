@@ -83,7 +83,7 @@ type DB struct {
 	// are the leases they took.
 	claimMu   sync.Mutex
 	leases    leaseTable
-	endpoints endpointCache // the endpoints claims opened
+	endpoints versioned[hook.Endpoint] // the endpoints claims opened (see endpointsByID)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -118,10 +118,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("lock database %s: %w", path, err)
 	}
 	db := &DB{
-		box:       opts.Secrets,
-		log:       orDiscard(opts.Logger),
-		lock:      lock,
-		endpoints: endpointCache{m: map[string]hook.Endpoint{}},
+		box:  opts.Secrets,
+		log:  orDiscard(opts.Logger),
+		lock: lock,
 	}
 	if err := db.open(ctx, abs, opts); err != nil {
 		if db.read != nil {

@@ -10,7 +10,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/heraldhq/herald/internal/hook"
@@ -299,7 +298,7 @@ func (db *DB) eventsByID(ctx context.Context, ids []string) (map[string]hook.Eve
 
 // endpointsByID reads endpoints by id. Opening an endpoint (its secrets
 // and headers, sealed, and its JSON) was a third of a claim's reads, and
-// endpoints seldom change: those opened before are kept (endpointCache)
+// endpoints seldom change: those opened before are kept (db.endpoints)
 // while endpoint_version keeps its value, and only their health, which
 // every attempt changes, is read again, with the version, in one query.
 // The kept ones are shared: callers copy before they change one (see
@@ -319,19 +318,13 @@ func (db *DB) endpointsByID(ctx context.Context, ids []string) (map[string]hook.
 	}
 	m := make(map[string]hook.Endpoint, len(health))
 	var missing []string
-	db.endpoints.mu.Lock()
-	if db.endpoints.version != version {
-		db.endpoints.version = version
-		clear(db.endpoints.m)
-	}
 	for _, h := range health {
-		if e, ok := db.endpoints.m[h.id]; ok {
+		if e, ok := db.endpoints.get(version, h.id); ok {
 			m[h.id] = h.onto(e)
 		} else {
 			missing = append(missing, h.id)
 		}
 	}
-	db.endpoints.mu.Unlock()
 	if len(missing) == 0 {
 		return m, nil
 	}
@@ -346,33 +339,12 @@ func (db *DB) endpointsByID(ctx context.Context, ids []string) (map[string]hook.
 	if err != nil {
 		return nil, err
 	}
-	db.endpoints.mu.Lock()
-	defer db.endpoints.mu.Unlock()
-	if db.endpoints.version == version {
-		for _, e := range eps {
-			if len(db.endpoints.m) >= endpointCacheSize {
-				break
-			}
-			db.endpoints.m[e.ID] = e
-		}
-	}
 	for _, e := range eps {
+		db.endpoints.put(version, e.ID, e)
 		m[e.ID] = e
 	}
 	return m, nil
 }
-
-// endpointCache is the endpoints claims opened, good while endpoint_version
-// is version.
-type endpointCache struct {
-	mu      sync.Mutex
-	version int64
-	m       map[string]hook.Endpoint
-}
-
-// endpointCacheSize bounds the endpoints kept; past it, claims open the
-// others each time.
-const endpointCacheSize = 10000
 
 // endpointHealth is the part of an endpoint that attempts change.
 type endpointHealth struct {

@@ -17,7 +17,7 @@ import (
 // TestClaimEndpointNeverOlderThanCommitted: while endpoints are updated on
 // the writer and, in turn, by another connection (a sqlite3 shell), every
 // claim returns each endpoint's URL, secret and headers as new as the
-// last update committed before the claim began (endpointCache, whose
+// last update committed before the claim began (db.endpoints, whose
 // version and full read are separate queries on the read pool), and a
 // caller changing the claim's maps and lists changes nothing the next
 // claim returns.
@@ -115,38 +115,24 @@ func otherConn(t *testing.T, db *DB) *sql.DB {
 	return shell
 }
 
-// TestEndpointCacheBound: claims keep at most endpointCacheSize endpoints,
-// however many a claim opens.
+// TestEndpointCacheBound: claims keep at most the cache's limit of
+// endpoints, however many one claim opens (the default limit is
+// versionedLimit; this test lowers it so as not to create thousands).
 func TestEndpointCacheBound(t *testing.T) {
-	if testing.Short() {
-		t.Skip("creates endpointCacheSize endpoints")
-	}
 	ctx := context.Background()
 	db, _, now := claimSetup(t, Options{}, 0, 1)
-	const n = endpointCacheSize + 100
-	var wg sync.WaitGroup
-	errs := make(chan error, 32)
-	for w := range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < n; i += 32 {
-				ep := hook.Endpoint{
-					ID: fmt.Sprintf("ep_%05d", i), TenantID: "acme", URL: "https://example.com/hook",
-					Events: []string{"t.all"}, Secrets: []hook.Secret{{Key: "whsec_x"}}, SignatureScheme: hook.SchemeStandard,
-					MaxInFlight: 1, Timeout: time.Second, Status: hook.EndpointActive, CreatedAt: now, UpdatedAt: now,
-				}
-				if err := db.CreateEndpoint(ctx, ep); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
+	const limit = 50
+	db.endpoints.limit = limit
+	const n = limit + 30
+	for i := range n {
+		ep := hook.Endpoint{
+			ID: fmt.Sprintf("ep_%05d", i), TenantID: "acme", URL: "https://example.com/hook",
+			Events: []string{"t.all"}, Secrets: []hook.Secret{{Key: "whsec_x"}}, SignatureScheme: hook.SchemeStandard,
+			MaxInFlight: 1, Timeout: time.Second, Status: hook.EndpointActive, CreatedAt: now, UpdatedAt: now,
+		}
+		if err := db.CreateEndpoint(ctx, ep); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ev := hook.Event{ID: hook.NewID(hook.PrefixEvent), TenantID: "acme", Type: "t.all", Data: []byte(`{}`), CreatedAt: now}
 	if _, err := db.IngestBatch(ctx, []hook.Event{ev}); err != nil {
@@ -155,10 +141,7 @@ func TestEndpointCacheBound(t *testing.T) {
 	if cs := claimAt(t, db, now.Add(time.Second), n); len(cs) != n {
 		t.Fatalf("claimed %d, want %d", len(cs), n)
 	}
-	db.endpoints.mu.Lock()
-	kept := len(db.endpoints.m)
-	db.endpoints.mu.Unlock()
-	if kept > endpointCacheSize {
-		t.Errorf("claims keep %d endpoints, past endpointCacheSize %d", kept, endpointCacheSize)
+	if kept := db.endpoints.len(); kept != limit {
+		t.Errorf("claims keep %d endpoints, want the limit %d", kept, limit)
 	}
 }

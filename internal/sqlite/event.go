@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/heraldhq/herald/internal/hook"
@@ -111,16 +110,17 @@ func ingest(ctx context.Context, tx *wtx, ev hook.Event, tenants map[string]*ten
 }
 
 // readTenantEndpoints returns whether a tenant exists and its active
-// endpoints (ID and Events only, shared: not to be changed), from the
-// writer's match cache when nothing that matching reads has changed since
-// the cache read it (see matchCache).
+// endpoints (ID and Events only, shared: not to be changed). The writer
+// keeps what it read while match_version holds (0007_match.sql): with
+// single events, reading it again for every event was a tenth of all CPU.
+// A version read inside a transaction covers its own changes too.
 func readTenantEndpoints(ctx context.Context, tx *wtx, tenant string) (*tenantEndpoints, error) {
 	var version int64
 	if err := tx.QueryRowContext(ctx, "SELECT version FROM match_version").Scan(&version); err != nil {
 		return nil, err
 	}
 	m := tx.batch.match
-	if te := m.get(version, tenant); te != nil {
+	if te, ok := m.get(version, tenant); ok {
 		return te, nil
 	}
 	te, err := loadTenantEndpoints(ctx, tx, tenant)
@@ -163,43 +163,6 @@ func loadTenantEndpoints(ctx context.Context, tx *wtx, tenant string) (*tenantEn
 		te.eps = append(te.eps, ep)
 	}
 	return te, rows.Err()
-}
-
-// matchCache is what ingests read of each tenant (see tenantEndpoints),
-// kept for the next ones: with single events, reading it again for every
-// event was a tenth of all CPU. Each entry is good for one value of
-// match_version, which triggers set to a new random value on every change
-// that matching reads (0007_match.sql). A value read inside a transaction
-// covers that transaction's own changes too, and a rollback that restores
-// an older value restores what was read under it; values do not repeat,
-// so an entry read in a transaction that rolled back is never taken for a
-// later one.
-type matchCache struct {
-	mu      sync.Mutex
-	version int64
-	tenants map[string]*tenantEndpoints
-}
-
-// matchCacheTenants bounds the cache: past it, the cache starts again.
-const matchCacheTenants = 10000
-
-func (m *matchCache) get(version int64, tenant string) *tenantEndpoints {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.version != version {
-		return nil
-	}
-	return m.tenants[tenant]
-}
-
-func (m *matchCache) put(version int64, tenant string, te *tenantEndpoints) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.version != version || m.tenants == nil || len(m.tenants) >= matchCacheTenants {
-		m.version = version
-		m.tenants = map[string]*tenantEndpoints{}
-	}
-	m.tenants[tenant] = te
 }
 
 // seqEvent is an event with its position in the newest-first order.

@@ -117,12 +117,11 @@ func TestMatchCacheSeesTenantRenamed(t *testing.T) {
 }
 
 // TestMatchCacheKeepsNoRefusedTenants: the cache is bounded in tenants
-// (matchCacheTenants), not in bytes, and it keeps an entry for every
+// (versionedLimit), not in bytes, and it kept an entry for every
 // tenant id an ingest was refused for. An event's tenantId is not checked
 // against hook.ValidID (an admin key names any), so refused ingests alone
-// can make the writer hold up to matchCacheTenants ids of up to the
-// request's body limit each (256 KiB: over 2 GiB), and, past the bound,
-// flush every real tenant's entry again and again.
+// could make the writer hold up to versionedLimit ids of up to the
+// request's body limit each (256 KiB: over 2 GiB).
 func TestMatchCacheKeepsNoRefusedTenants(t *testing.T) {
 	db, _ := matchReviewDB(t, false)
 	const n, size = 8, 64 << 10
@@ -135,7 +134,7 @@ func TestMatchCacheKeepsNoRefusedTenants(t *testing.T) {
 	db.w.match.mu.Lock()
 	defer db.w.match.mu.Unlock()
 	held := 0
-	for id, te := range db.w.match.tenants {
+	for id, te := range db.w.match.m {
 		if !te.exists {
 			held += len(id)
 		}

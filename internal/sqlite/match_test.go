@@ -12,7 +12,7 @@ import (
 )
 
 // TestIngestSeesMatchChanges: ingest keeps what it read of a tenant's
-// endpoints (matchCache), and every change that alters a match is seen by
+// endpoints (the writer's match), and every change that alters a match is seen by
 // the next ingest: endpoints created, updated, disabled, enabled and
 // deleted, tenants deleted and created, a change made on another
 // connection (as a sqlite3 shell would), and a change rolled back after an
@@ -56,7 +56,7 @@ func TestIngestSeesMatchChanges(t *testing.T) {
 	cached := func() *tenantEndpoints {
 		db.w.match.mu.Lock()
 		defer db.w.match.mu.Unlock()
-		return db.w.match.tenants["acme"]
+		return db.w.match.m["acme"]
 	}
 
 	expect("start", "t.0", "ep_0")
@@ -155,7 +155,7 @@ func TestIngestSeesMatchChanges(t *testing.T) {
 }
 
 // TestClaimSeesEndpointChanges: claims keep the endpoints they opened
-// (endpointCache), and the next claim returns every change: a secret
+// (db.endpoints), and the next claim returns every change: a secret
 // rotated, the configuration updated, health after an attempt, and a
 // change made on another connection.
 func TestClaimSeesEndpointChanges(t *testing.T) {

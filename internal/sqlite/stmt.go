@@ -83,7 +83,7 @@ type txBatch struct {
 	beforeCommit []func(context.Context, *wtx) error
 	after        []func(committed bool)
 
-	match *matchCache // the writer's
+	match *versioned[*tenantEndpoints] // the writer's (see readTenantEndpoints)
 
 	attemptSeq int64 // the last attempt seq taken (see nextAttemptSeq)
 	seqLoaded  bool

@@ -37,7 +37,7 @@ type writer struct {
 	window time.Duration
 	max    int
 	stmts  *stmtCache
-	match  matchCache // tenants' endpoints as ingest matches them
+	match  versioned[*tenantEndpoints] // tenants' endpoints as ingest matches them
 
 	ops       chan *writeOp // unbuffered: an op is either taken by the loop or not sent
 	quit      chan struct{} // closed by close: drain and stop
