@@ -3,7 +3,10 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strings"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/heraldhq/herald/internal/hook"
@@ -41,4 +44,21 @@ func (db *DB) CompleteTogether(ctx context.Context, tokens []string, os []hook.O
 		}
 	}
 	return errs, nil
+}
+
+// ExplainLease returns the plan of leaseQuery for leasing the deliveries
+// seqs at now, without running it.
+func (db *DB) ExplainLease(ctx context.Context, seqs []int64, now time.Time) (string, error) {
+	tokens := make([]string, len(seqs))
+	leases := make([]time.Time, len(seqs))
+	for i := range seqs {
+		tokens[i], leases[i] = "clm_test", now.Add(time.Minute)
+	}
+	rows, err := db.pool.Query(ctx, "EXPLAIN "+leaseQuery+prefixed("d.", deliveryColumns)+leasedColumns,
+		seqs, tokens, leases, now)
+	if err != nil {
+		return "", err
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return strings.Join(lines, "\n"), err
 }
