@@ -72,7 +72,7 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.disableAfter, "disable-after", "120h", "disable an endpoint that fails again this long after its failure streak began (0: never)")
 	fs.StringVar(&f.pollInterval, "poll-interval", "1s", "how often the dispatcher looks for due retries and expired leases")
 	fs.StringVar(&f.leaseMargin, "lease-margin", "10s", "added to an endpoint's timeout to make a delivery's lease")
-	fs.StringVar(&f.workers, "workers", "256", "delivery attempts this process makes at once, across endpoints")
+	fs.StringVar(&f.workers, "workers", "512", "delivery attempts this process makes at once, across endpoints")
 	fs.StringVar(&f.retention, "retention", "720h", "delete events, their deliveries and attempts this long after the event was created, unless a delivery is pending (0: keep everything)")
 	fs.StringVar(&f.retentionInterval, "retention-interval", "10m", "how often expired events are looked for and deleted")
 	fs.StringVar(&f.tenantRateLimit, "tenant-rate-limit", "0", "events per second POST /v1/events accepts from one tenant, on each node (0: no limit)")

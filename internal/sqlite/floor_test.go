@@ -57,7 +57,7 @@ import (
 
 // The shape of herald bench's default load: 10 tenants of 10 endpoints,
 // each endpoint subscribed to one type of its own, batches of 50 events of
-// 1 KiB data from 16 producers; the dispatcher's 256 workers complete the
+// 1 KiB data from 16 producers; the dispatcher's 512 workers complete the
 // deliveries.
 const (
 	floorTenants   = 10
@@ -65,7 +65,7 @@ const (
 	floorBatch     = 50
 	floorPayload   = 1024
 	floorProducers = 16
-	floorWorkers   = 256
+	floorWorkers   = 512
 	// floorBacklog bounds the batches ingested but not yet delivered, so
 	// that ingest and completions share the writer's batches as they do
 	// in a steady run rather than ingest running far ahead.
