@@ -76,6 +76,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 			return err
 		})
 		if errors.Is(err, errMigrated) {
+			db.warnVacuum(ctx)
 			return nil
 		}
 		if err != nil {
@@ -127,4 +128,40 @@ func migrateOne(ctx context.Context, tx pgx.Tx, ms []migration) (*migration, err
 		return m, nil
 	}
 	return nil, errMigrated
+}
+
+// vacuumedTables are the tables whose rows every delivery rewrites or
+// deletes: each claim and completion leaves a dead version of a deliveries
+// row behind, and retention deletes events, deliveries and attempts.
+var vacuumedTables = []string{"attempts", "deliveries", "events", "jobs"}
+
+// warnVacuum logs a warning when nothing will vacuum Herald's busiest
+// tables: autovacuum (or the statistics it needs) off on the server, or
+// autovacuum_enabled off on one of them. Their dead row versions are then
+// never reclaimed nor their index entries removed, so claims read more and
+// the tables grow. It only warns: a server whose operators vacuum by hand
+// is theirs to run. A failed check is logged at debug level.
+func (db *DB) warnVacuum(ctx context.Context) {
+	var (
+		server bool
+		off    []string
+	)
+	err := db.pool.QueryRow(ctx, `SELECT current_setting('autovacuum')::bool AND current_setting('track_counts')::bool,
+		coalesce((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
+			WHERE c.oid IN (SELECT to_regclass(t) FROM unnest($1::text[]) AS t)
+				AND EXISTS (SELECT 1 FROM unnest(c.reloptions) AS o
+					WHERE split_part(o, '=', 1) = 'autovacuum_enabled' AND NOT split_part(o, '=', 2)::bool)), '{}')`,
+		vacuumedTables).Scan(&server, &off)
+	if err != nil {
+		db.log.Debug("check autovacuum", "err", err)
+		return
+	}
+	why := "autovacuum_enabled is off on these tables"
+	if !server {
+		why, off = "autovacuum or track_counts is off on the server", vacuumedTables
+	}
+	if len(off) > 0 {
+		db.log.Warn("nothing vacuums Herald's busiest tables: the dead row versions that claims, completions and retention leave are never reclaimed; turn autovacuum on, or VACUUM these tables regularly",
+			"reason", why, "tables", strings.Join(off, ","))
+	}
 }
