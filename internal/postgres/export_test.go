@@ -47,14 +47,42 @@ func (db *DB) CompleteTogether(ctx context.Context, tokens []string, os []hook.O
 }
 
 // ExplainLease returns the plan of leaseQuery for leasing the deliveries
-// seqs at now, without running it.
-func (db *DB) ExplainLease(ctx context.Context, seqs []int64, now time.Time) (string, error) {
+// seqs at now, without running it: the plan made for these arguments or,
+// when generic is set, the generic plan, which PostgreSQL may use instead
+// once a prepared statement (as pgx makes of every query) has run five
+// times. EXPLAIN alone always plans for the arguments it is given, so the
+// generic plan is explained through a statement prepared on a connection
+// of its own, which is closed afterwards, with plan_cache_mode set for it
+// alone.
+func (db *DB) ExplainLease(ctx context.Context, seqs []int64, now time.Time, generic bool) (string, error) {
 	tokens := make([]string, len(seqs))
 	leases := make([]time.Time, len(seqs))
 	for i := range seqs {
 		tokens[i], leases[i] = "clm_test", now.Add(time.Minute)
 	}
-	rows, err := db.pool.Query(ctx, "EXPLAIN "+leaseQuery+prefixed("d.", deliveryColumns)+leasedColumns,
+	sql := leaseQuery + prefixed("d.", deliveryColumns) + leasedColumns
+	if !generic {
+		rows, err := db.pool.Query(ctx, "EXPLAIN "+sql, seqs, tokens, leases, now)
+		if err != nil {
+			return "", err
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		return strings.Join(lines, "\n"), err
+	}
+	c, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer c.Release()
+	defer c.Conn().Close(context.WithoutCancel(ctx)) // drops the setting and the statement
+	for _, s := range []string{"SET plan_cache_mode = force_generic_plan", "PREPARE lease_plan AS " + sql} {
+		if _, err := c.Exec(ctx, s); err != nil {
+			return "", err
+		}
+	}
+	// EXECUTE takes no parameters of the protocol's: pgx writes the
+	// arguments into the statement.
+	rows, err := c.Query(ctx, "EXPLAIN EXECUTE lease_plan($1, $2, $3, $4)", pgx.QueryExecModeSimpleProtocol,
 		seqs, tokens, leases, now)
 	if err != nil {
 		return "", err
