@@ -114,9 +114,10 @@ func New(cfg Config) (*Client, error) {
 		// Deliveries to one host run up to the in-flight caps of all its
 		// endpoints at once (a platform's many endpoints often share a
 		// host); keep that many idle so that busy hosts reuse connections
-		// instead of dialing one per attempt.
+		// instead of dialing one per attempt: up to the dispatcher's
+		// default of 512 workers, all on one host.
 		MaxIdleConns:        1024,
-		MaxIdleConnsPerHost: 256,
+		MaxIdleConnsPerHost: 512,
 		IdleConnTimeout:     90 * time.Second,
 		// The response is stored as received; gzip would also let a small
 		// response inflate past the read cap's intent.
