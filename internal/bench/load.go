@@ -175,7 +175,7 @@ func (l *load) writeData(body *bytes.Buffer, n int64) {
 // answer holds the answer meanwhile.
 func (l *load) post(ctx context.Context, body []byte, answer *bytes.Buffer) ([]int, error) {
 	if l.cfg.Batch == 1 {
-		code, raw, err := l.api.do(ctx, "POST", "/v1/events", body)
+		code, raw, err := l.api.doInto(ctx, "POST", "/v1/events", body, answer)
 		if err != nil {
 			return nil, err
 		}
