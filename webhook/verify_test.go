@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -234,4 +235,84 @@ func TestVerifyClipsEchoedValues(t *testing.T) {
 	if !errors.Is(err, webhook.ErrMalformedHeader) || len(err.Error()) > 200 {
 		t.Errorf("Verify with a 10000-byte timestamp = %q (%d bytes), want a short ErrMalformedHeader", err, len(err.Error()))
 	}
+}
+
+// BenchmarkVerify verifies a request shaped like one of Herald's
+// deliveries: a 1 KiB body signed with one whsec_ secret, by a Verifier
+// made once, as a receiver holds one.
+func BenchmarkVerify(b *testing.B) {
+	secret := webhook.NewSecret()
+	s, err := webhook.NewSigner(webhook.SchemeStandard, secret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := webhook.NewVerifier([]string{secret})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"id":"evt_1","type":"bench.type0","createdAt":"2026-12-06T10:00:00Z","data":{"pad":"` +
+		strings.Repeat("x", 1000) + `"}}`)
+	h, err := s.Sign("evt_1", time.Now(), body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if err := v.Verify(h, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestVerifierReused verifies many requests with one Verifier of two
+// secrets at once, genuine and tampered ones interleaved, of bodies and ids
+// of different lengths: its reused hashes carry nothing from one request
+// to the next.
+func TestVerifierReused(t *testing.T) {
+	t.Parallel()
+	old, cur := webhook.NewSecret(), webhook.NewSecret()
+	v, err := webhook.NewVerifier([]string{old, cur})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signers := make([]*webhook.Signer, 2)
+	for i, k := range []string{old, cur} {
+		if signers[i], err = webhook.NewSigner(webhook.SchemeStandard, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, err := webhook.NewSigner(webhook.SchemeStandard, webhook.NewSecret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				id := "evt_" + strings.Repeat("i", w+i%7)
+				body := []byte(`{"n":"` + strings.Repeat("x", i*13%300) + `"}`)
+				s := signers[i%2]
+				if i%3 == 0 {
+					s = other
+				}
+				h, err := s.Sign(id, time.Now(), body)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if i%5 == 0 {
+					body = append(body, ' ')
+				}
+				err = v.Verify(h, body)
+				if genuine := i%3 != 0 && i%5 != 0; genuine != (err == nil) {
+					t.Errorf("request %d of worker %d (genuine %v): Verify = %v", i, w, genuine, err)
+				}
+				if err != nil && !errors.Is(err, webhook.ErrNoMatchingSignature) {
+					t.Errorf("request %d of worker %d: %v, want ErrNoMatchingSignature", i, w, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -23,6 +23,12 @@ type api struct {
 // do sends a JSON body (if not nil) and returns the status and the body of
 // the answer.
 func (a *api) do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	return a.doInto(ctx, method, path, body, new(bytes.Buffer))
+}
+
+// doInto is do reading the answer into buf, whose bytes it returns: a
+// producer reuses one buffer for the answers to all of its batches.
+func (a *api) doInto(ctx context.Context, method, path string, body []byte, buf *bytes.Buffer) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -40,9 +46,16 @@ func (a *api) do(ctx context.Context, method, path string, body []byte) (int, []
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	out, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	return resp.StatusCode, out, err
+	buf.Reset()
+	if n := resp.ContentLength; n > 0 && n <= maxAnswer {
+		buf.Grow(int(n) + bytes.MinRead) // ReadFrom wants MinRead free to read without growing
+	}
+	_, err = buf.ReadFrom(io.LimitReader(resp.Body, maxAnswer))
+	return resp.StatusCode, buf.Bytes(), err
 }
+
+// maxAnswer bounds what the harness reads of an answer of the API.
+const maxAnswer = 64 << 20
 
 // create posts v as JSON to path, expects 201 and decodes the answer into
 // out.
