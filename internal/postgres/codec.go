@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,11 +45,74 @@ func fromNullTS(t pgtype.Timestamptz) time.Time {
 // jsonText encodes maps and lists. A nil value becomes "null" and an empty
 // one "{}" or "[]", so each reads back as it was written.
 func jsonText(v any) (string, error) {
+	if h, ok := v.(http.Header); ok {
+		return string(appendHeaderJSON(nil, h)), nil
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return "", err
 	}
 	return string(b), nil
+}
+
+// appendHeaderJSON appends h as json.Marshal encodes it, without its
+// reflection: every attempt stores two headers, and json.Marshal took
+// about twenty allocations for each (a copy of every key and value it
+// iterated over). Keys are sorted, as json.Marshal sorts them; a string
+// that json.Marshal would escape is encoded by it.
+func appendHeaderJSON(b []byte, h http.Header) []byte {
+	if h == nil {
+		return append(b, "null"...)
+	}
+	var array [16]string
+	keys := array[:0]
+	n := 2
+	for k, vs := range h {
+		keys = append(keys, k)
+		n += len(k) + 6
+		for _, v := range vs {
+			n += len(v) + 3
+		}
+	}
+	slices.Sort(keys)
+	b = slices.Grow(b, n)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		vs := h[k]
+		if vs == nil {
+			b = append(b, "null"...)
+			continue
+		}
+		b = append(b, '[')
+		for j, v := range vs {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, v)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s quoted as json.Marshal quotes it: as it is
+// when it is printable ASCII that needs no escape (json.Marshal escapes
+// '"', '\\' and, for HTML, '<', '>' and '&'), else by json.Marshal.
+func appendJSONString(b []byte, s string) []byte {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // schedule encodes a retry schedule as a JSON list of nanoseconds; nil (the
