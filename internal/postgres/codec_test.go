@@ -4,6 +4,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldhq/herald/internal/pgtest"
 )
 
 // TestJSONTextHeader holds jsonText's own encoding of headers to
@@ -54,6 +60,56 @@ func BenchmarkJSONTextHeader(b *testing.B) {
 	for b.Loop() {
 		if _, err := jsonText(h); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestArrayArguments sends textArray, byteaArray and timestamptzArray to
+// PostgreSQL and reads them back, with the arrays pgx encodes by itself
+// beside them: each must arrive as the plain slice does.
+func TestArrayArguments(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	at := time.Date(2026, 12, 6, 10, 15, 0, 123456000, time.UTC)
+	for _, tc := range []struct {
+		name  string
+		text  []string
+		bytea [][]byte
+		times []time.Time
+	}{
+		{"values", []string{"evt_1", "", "héllo, \"world\" {}", "NULL"}, [][]byte{[]byte(`{"a":1}`), {}, {0, 0xff}, nil},
+			[]time.Time{at, {}, at.Add(-48 * time.Hour)}},
+		{"empty", []string{}, [][]byte{}, []time.Time{}},
+		{"nil", nil, nil, nil},
+	} {
+		const q = "SELECT $1::text[], $2::bytea[], $3::timestamptz[], $4::text[], $5::bytea[], $6::timestamptz[]"
+		var got, want struct {
+			text  []string
+			bytea [][]byte
+			times []time.Time
+		}
+		err := conn.QueryRow(ctx, q, textArray(tc.text), byteaArray(tc.bytea), timestamptzArray(tc.times),
+			tc.text, tc.bytea, tc.times).
+			Scan(&got.text, &got.bytea, &got.times, &want.text, &want.bytea, &want.times)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		for i := range got.times {
+			got.times[i] = got.times[i].UTC()
+		}
+		for i := range want.times {
+			want.times[i] = want.times[i].UTC()
+		}
+		if diff := cmp.Diff(want, got, cmp.AllowUnexported(want)); diff != "" {
+			t.Errorf("%s: read back (-as pgx encodes the slices, +as sent): %s", tc.name, diff)
+		}
+		if tc.text != nil && len(got.text) != len(tc.text) {
+			t.Errorf("%s: %d strings read back, want %d", tc.name, len(got.text), len(tc.text))
 		}
 	}
 }
