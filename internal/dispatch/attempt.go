@@ -270,17 +270,43 @@ func (d *Dispatcher) outcome(c hook.Claim, res sender.Result, start time.Time) h
 // envelope is the body of every request for ev: the same bytes for every
 // endpoint and attempt, with the event's data as the producer sent it.
 func envelope(ev hook.Event) []byte {
-	id, _ := json.Marshal(ev.ID)
-	typ, _ := json.Marshal(ev.Type)
-	at, _ := json.Marshal(ev.CreatedAt.UTC())
-	b := make([]byte, 0, len(ev.Data)+len(id)+len(typ)+len(at)+48)
+	b := make([]byte, 0, len(ev.Data)+len(ev.ID)+len(ev.Type)+96)
 	b = append(b, `{"id":`...)
-	b = append(b, id...)
+	b = appendJSONString(b, ev.ID)
 	b = append(b, `,"type":`...)
-	b = append(b, typ...)
+	b = appendJSONString(b, ev.Type)
 	b = append(b, `,"createdAt":`...)
-	b = append(b, at...)
+	b = appendJSONTime(b, ev.CreatedAt.UTC())
 	b = append(b, `,"data":`...)
 	b = append(b, ev.Data...)
 	return append(b, '}')
+}
+
+// appendJSONString appends s as json.Marshal encodes it: as it is, quoted,
+// when it is printable ASCII with nothing to escape (json.Marshal escapes
+// '"', '\\', and for HTML '<', '>' and '&'); otherwise by json.Marshal.
+// Ids and types are plain: json.Marshal took three allocations of each
+// envelope.
+func appendJSONString(b []byte, s string) []byte {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendJSONTime appends t as json.Marshal encodes it (RFC 3339 with
+// nanoseconds, quoted), or null for a time it cannot encode (a year
+// outside 0-9999, which json.Marshal refuses).
+func appendJSONTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	out, err := t.AppendText(b)
+	if err != nil {
+		return append(b[:len(b)-1], "null"...)
+	}
+	return append(out, '"')
 }
