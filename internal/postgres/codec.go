@@ -341,3 +341,52 @@ func (b *byteaElem) BytesValue() ([]byte, error) { return *b, nil }
 func (t *timestamptzElem) TimestamptzValue() (pgtype.Timestamptz, error) {
 	return pgtype.Timestamptz{Time: time.Time(*t), Valid: true}, nil
 }
+
+// stringList decodes a JSON list of strings, as json.Unmarshal into a
+// []string does. A list as jsonText writes one, with strings of printable
+// ASCII and no escapes (such as an endpoint's event types), is split
+// where it is, without encoding/json: ingest reads the event types of
+// every endpoint of a batch's tenants, and json.Unmarshal was about ten
+// allocations for each. The strings share s's memory.
+func stringList(s string) ([]string, error) {
+	if out, ok := plainStringList(s); ok {
+		return out, nil
+	}
+	var out []string
+	err := json.Unmarshal([]byte(s), &out)
+	return out, err
+}
+
+// plainStringList splits a compact JSON list of strings that need no
+// decoding, or reports false.
+func plainStringList(s string) ([]string, bool) {
+	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' {
+		return nil, false
+	}
+	rest := s[1 : len(s)-1]
+	out := make([]string, 0, strings.Count(rest, ",")+1)
+	for rest != "" {
+		if rest[0] != '"' {
+			return nil, false
+		}
+		end := 1
+		for ; end < len(rest) && rest[end] != '"'; end++ {
+			if c := rest[end]; c < 0x20 || c > 0x7e || c == '\\' {
+				return nil, false
+			}
+		}
+		if end == len(rest) {
+			return nil, false
+		}
+		out = append(out, rest[1:end])
+		rest = rest[end+1:]
+		if rest == "" {
+			break
+		}
+		if rest[0] != ',' || len(rest) == 1 {
+			return nil, false
+		}
+		rest = rest[1:]
+	}
+	return out, true
+}

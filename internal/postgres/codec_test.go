@@ -113,3 +113,35 @@ func TestArrayArguments(t *testing.T) {
 		}
 	}
 }
+
+// TestStringList holds stringList to json.Unmarshal.
+func TestStringList(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{
+		`[]`, `["a"]`, `["payout.paid","payout.*","*"]`, `["",""]`, `null`,
+		`[ "spaced" ]`, `["a", "b"]`, `["esc\"aped"]`, `["\u00e9"]`, `["é"]`, `["a",]`, `[,"a"]`, `["a""b"]`, `["a`, `[1]`, `{}`,
+	} {
+		testStringList(t, s)
+	}
+}
+
+func FuzzStringList(f *testing.F) {
+	for _, s := range []string{`["a","b.*"]`, `[]`, `["x\\y"]`, `["a",`} {
+		f.Add(s)
+	}
+	f.Fuzz(testStringList)
+}
+
+func testStringList(t *testing.T, s string) {
+	var want []string
+	wantErr := json.Unmarshal([]byte(s), &want)
+	got, err := stringList(s)
+	if (err != nil) != (wantErr != nil) || wantErr == nil && (len(got) != len(want) || (got == nil) != (want == nil)) {
+		t.Fatalf("stringList(%q) = %q, %v; want %q, %v", s, got, err, want, wantErr)
+	}
+	for i := range got {
+		if wantErr == nil && got[i] != want[i] {
+			t.Fatalf("stringList(%q) = %q, want %q", s, got, want)
+		}
+	}
+}

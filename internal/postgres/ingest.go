@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -127,10 +126,11 @@ func lockTenants(ctx context.Context, tx pgx.Tx, ids []string) (map[string][]hoo
 				tenant, events string
 				ep             hook.Endpoint
 			)
-			if err := rows.Scan(&tenant, &ep.ID, &events); err != nil {
+			err := rows.Scan(&tenant, &ep.ID, &events)
+			if err != nil {
 				return err
 			}
-			if err := json.Unmarshal([]byte(events), &ep.Events); err != nil {
+			if ep.Events, err = stringList(events); err != nil {
 				return fmt.Errorf("endpoint %s events: %w", ep.ID, err)
 			}
 			if eps, ok := tenants[tenant]; ok {
