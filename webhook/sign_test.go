@@ -2,7 +2,10 @@ package webhook_test
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,5 +110,41 @@ func TestSignVerify(t *testing.T) {
 				t.Errorf("signature entries = %d, want 2 (one per key)", entries)
 			}
 		})
+	}
+}
+
+// TestSignReusesState signs with one Signer many times at once, as the
+// dispatcher does with an endpoint's: its pooled HMAC states must give
+// every request the signature a new Signer gives it.
+func TestSignReusesState(t *testing.T) {
+	t.Parallel()
+	for _, scheme := range []webhook.Scheme{webhook.SchemeStandard, webhook.SchemeXSignature} {
+		keys := []string{webhook.NewSecret(), webhook.NewSecret()}
+		shared, err := webhook.NewSigner(scheme, keys...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := time.Unix(1765000000, 0)
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				for j := range 50 {
+					id := fmt.Sprintf("evt_%d_%d", i, j)
+					body := []byte(strings.Repeat("x", i*100+j))
+					got, err := shared.Sign(id, at, body)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					fresh, _ := webhook.NewSigner(scheme, keys...)
+					want, _ := fresh.Sign(id, at, body)
+					if !reflect.DeepEqual(got, want) {
+						t.Errorf("%s: Sign(%s) = %v, want %v", scheme, id, got, want)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
 	}
 }

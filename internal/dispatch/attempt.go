@@ -76,7 +76,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c hook.Claim, g *gate, body []
 		d.abandon(g, c, probe, start)
 		return
 	}
-	header, err := d.header(c, body, start)
+	header, err := d.header(c, g, body, start)
 	if err != nil {
 		// The endpoint's keys were checked when they were set; this is a
 		// bug or a damaged row, not something a retry soon would fix.
@@ -134,16 +134,11 @@ func (d *Dispatcher) release(c hook.Claim, next time.Time) {
 
 // header returns the request header of an attempt at t: the endpoint's
 // custom headers, then Herald's, then the signature of its scheme made with
-// every key that is valid at t.
-func (d *Dispatcher) header(c hook.Claim, body []byte, t time.Time) (http.Header, error) {
+// every key that is valid at t. g is the endpoint's gate, which keeps its
+// signer; nil makes a signer for this attempt alone.
+func (d *Dispatcher) header(c hook.Claim, g *gate, body []byte, t time.Time) (http.Header, error) {
 	ep := c.Endpoint
-	keys := make([]string, 0, len(ep.Secrets))
-	for _, s := range ep.Secrets {
-		if s.ExpiresAt.IsZero() || s.ExpiresAt.After(t) {
-			keys = append(keys, s.Key)
-		}
-	}
-	signer, err := webhook.NewSigner(webhook.Scheme(ep.SignatureScheme), keys...)
+	signer, err := g.signer(ep, t)
 	if err != nil {
 		return nil, err
 	}
@@ -155,12 +150,63 @@ func (d *Dispatcher) header(c hook.Claim, body []byte, t time.Time) (http.Header
 	for k, v := range ep.Headers {
 		h.Set(k, v)
 	}
-	h.Set("Content-Type", "application/json")
-	h.Set("User-Agent", d.userAgent)
+	h["Content-Type"] = []string{"application/json"}
+	h["User-Agent"] = []string{d.userAgent}
 	for k, v := range sig {
 		h[k] = v
 	}
 	return h, nil
+}
+
+// signed is a Signer and what it was made of.
+type signed struct {
+	signer *webhook.Signer
+	scheme hook.SignatureScheme
+	keys   []string
+}
+
+// signer returns a Signer of ep's scheme with its keys valid at t: the
+// gate's last one if it was made of the same, else a new one, kept in g
+// unless g is nil. Making one for each attempt decoded every key again
+// (and for ed25519 derived its public key: tens of microseconds), for
+// keys that change only when a secret is rotated or expires.
+func (g *gate) signer(ep hook.Endpoint, t time.Time) (*webhook.Signer, error) {
+	valid := func(s hook.Secret) bool { return s.ExpiresAt.IsZero() || s.ExpiresAt.After(t) }
+	if g != nil {
+		if last := g.signed.Load(); last != nil && last.scheme == ep.SignatureScheme && last.madeOf(ep.Secrets, valid) {
+			return last.signer, nil
+		}
+	}
+	keys := make([]string, 0, len(ep.Secrets))
+	for _, s := range ep.Secrets {
+		if valid(s) {
+			keys = append(keys, s.Key)
+		}
+	}
+	signer, err := webhook.NewSigner(webhook.Scheme(ep.SignatureScheme), keys...)
+	if err != nil {
+		return nil, err
+	}
+	if g != nil {
+		g.signed.Store(&signed{signer: signer, scheme: ep.SignatureScheme, keys: keys})
+	}
+	return signer, nil
+}
+
+// madeOf reports whether s.keys are the keys of secrets that valid keeps,
+// in order.
+func (s *signed) madeOf(secrets []hook.Secret, valid func(hook.Secret) bool) bool {
+	n := 0
+	for _, sec := range secrets {
+		if !valid(sec) {
+			continue
+		}
+		if n == len(s.keys) || s.keys[n] != sec.Key {
+			return false
+		}
+		n++
+	}
+	return n == len(s.keys)
 }
 
 // outcome turns a response into the attempt to record and the delivery's
@@ -168,10 +214,15 @@ func (d *Dispatcher) header(c hook.Claim, body []byte, t time.Time) (http.Header
 func (d *Dispatcher) outcome(c hook.Claim, res sender.Result, start time.Time) hook.Outcome {
 	ep := c.Endpoint
 	start = hook.Timestamp(start)
-	reqHeader := res.RequestHeader.Clone()
-	for k := range ep.Headers {
-		if reqHeader.Get(k) != "" {
-			reqHeader.Set(k, redacted)
+	// The header sent is the dispatcher's own (see header), kept as it is
+	// unless it has values to hide.
+	reqHeader := res.RequestHeader
+	if len(ep.Headers) > 0 {
+		reqHeader = reqHeader.Clone()
+		for k := range ep.Headers {
+			if reqHeader.Get(k) != "" {
+				reqHeader.Set(k, redacted)
+			}
 		}
 	}
 	a := hook.Attempt{
@@ -219,17 +270,43 @@ func (d *Dispatcher) outcome(c hook.Claim, res sender.Result, start time.Time) h
 // envelope is the body of every request for ev: the same bytes for every
 // endpoint and attempt, with the event's data as the producer sent it.
 func envelope(ev hook.Event) []byte {
-	id, _ := json.Marshal(ev.ID)
-	typ, _ := json.Marshal(ev.Type)
-	at, _ := json.Marshal(ev.CreatedAt.UTC())
-	b := make([]byte, 0, len(ev.Data)+len(id)+len(typ)+len(at)+48)
+	b := make([]byte, 0, len(ev.Data)+len(ev.ID)+len(ev.Type)+96)
 	b = append(b, `{"id":`...)
-	b = append(b, id...)
+	b = appendJSONString(b, ev.ID)
 	b = append(b, `,"type":`...)
-	b = append(b, typ...)
+	b = appendJSONString(b, ev.Type)
 	b = append(b, `,"createdAt":`...)
-	b = append(b, at...)
+	b = appendJSONTime(b, ev.CreatedAt.UTC())
 	b = append(b, `,"data":`...)
 	b = append(b, ev.Data...)
 	return append(b, '}')
+}
+
+// appendJSONString appends s as json.Marshal encodes it: as it is, quoted,
+// when it is printable ASCII with nothing to escape (json.Marshal escapes
+// '"', '\\', and for HTML '<', '>' and '&'); otherwise by json.Marshal.
+// Ids and types are plain: json.Marshal took three allocations of each
+// envelope.
+func appendJSONString(b []byte, s string) []byte {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendJSONTime appends t as json.Marshal encodes it (RFC 3339 with
+// nanoseconds, quoted), or null for a time it cannot encode (a year
+// outside 0-9999, which json.Marshal refuses).
+func appendJSONTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	out, err := t.AppendText(b)
+	if err != nil {
+		return append(b[:len(b)-1], "null"...)
+	}
+	return append(out, '"')
 }

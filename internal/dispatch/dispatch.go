@@ -122,6 +122,9 @@ type gate struct {
 	inFlight    int       // attempts of this process
 	maxInFlight int       // the endpoint's, as of its last claim
 	used        time.Time // last claim, for pruning
+	// signed is the endpoint's last signer (see signer); read and set
+	// without the lock by the attempts.
+	signed atomic.Pointer[signed]
 }
 
 // New returns a Dispatcher for cfg.

@@ -20,7 +20,7 @@ func (d *Dispatcher) SendTest(ctx context.Context, ep hook.Endpoint, ev hook.Eve
 	c := hook.Claim{Endpoint: ep, Event: ev, Delivery: hook.Delivery{TenantID: ep.TenantID, EventID: ev.ID, EndpointID: ep.ID}}
 	body := envelope(ev)
 	start := d.nowFunc()
-	header, err := d.header(c, body, start)
+	header, err := d.header(c, nil, body, start)
 	if err != nil {
 		return hook.Attempt{}, fmt.Errorf("sign test: %w", err)
 	}

@@ -189,14 +189,15 @@ func (s *Server) createEvents(ctx context.Context, c *call[batchIn]) (reply, err
 		if err != nil {
 			return reply{}, fmt.Errorf("ingest batch: %w", err)
 		}
+		accepted := make([]eventOut, len(items))
 		for j, it := range items {
-			rep, err := s.ingestReply(evs[j], it.Result, it.Err)
+			status, e, err := s.ingestAnswer(evs[j], it.Result, it.Err)
 			if err != nil {
 				out[index[j]] = s.itemProblem(c.r, err)
 				continue
 			}
-			e := rep.body.(eventOut)
-			out[index[j]] = batchItem{Status: rep.status, Event: &e}
+			accepted[j] = e
+			out[index[j]] = batchItem{Status: status, Event: &accepted[j]}
 		}
 	}
 	rep := ok(batchOut{Data: out})
