@@ -60,7 +60,7 @@ func (db *DB) ExplainLease(ctx context.Context, seqs []int64, now time.Time, gen
 	for i := range seqs {
 		tokens[i], leases[i] = "clm_test", now.Add(time.Minute)
 	}
-	sql := leaseQuery + prefixed("d.", deliveryColumns) + leasedColumns
+	sql := leaseQuery + prefixed("d.", deliveryColumns) + leasedColumns + " FROM d"
 	if !generic {
 		rows, err := db.pool.Query(ctx, "EXPLAIN "+sql, seqs, tokens, leases, now)
 		if err != nil {
