@@ -185,3 +185,31 @@ func TestLeaseChangesNoIndexedColumn(t *testing.T) {
 		t.Errorf("deliveries has options %v, want fillfactor=50", opts)
 	}
 }
+
+// TestLiveLeasesPlan checks that claims count an endpoint's live leases
+// with a plain index scan of leases, in the plan made for the arguments
+// and in the generic plan: a bitmap scan visits the row of every index
+// entry, dead ones included (each completion leaves one), on every claim,
+// where a plain index scan marks the dead entries it meets so that the
+// next claims skip them.
+func TestLiveLeasesPlan(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, pgtest.URL(t))
+	ctx := t.Context()
+	mustTenant(t, db, "acme")
+	var ids []string
+	for range 3 {
+		ids = append(ids, mustEndpoint(t, db, "acme", 8).ID)
+	}
+	for _, generic := range []bool{false, true} {
+		plans, err := db.ExplainClaim(ctx, ids, time.Now(), generic)
+		if err != nil {
+			t.Fatalf("explain the claim (generic %v): %v", generic, err)
+		}
+		for i, plan := range plans {
+			if strings.Contains(plan, "Bitmap Heap Scan on leases") || !strings.Contains(plan, "Index Scan using leases_pkey on leases") {
+				t.Errorf("plan %d of the claim (generic %v) does not count live leases with a plain index scan:\n%s", i, generic, plan)
+			}
+		}
+	}
+}
