@@ -128,8 +128,10 @@ const claimQuery = `WITH room AS MATERIALIZED (
 // indexes (a HOT update; the table's fillfactor leaves the room), where an
 // index on lease_until made every lease a new entry in all eight. A row of
 // an earlier lease, expired, is taken over. The delivery rows are locked
-// before the lease rows: completions, releases and cancels follow that
-// order too.
+// before the lease rows: completions, releases, cancels and retention
+// follow that order too. (A completion locks its endpoint's row between
+// the two, a claim after both; that makes no cycle, since a lease row is
+// only ever locked by a transaction that holds its delivery's row.)
 const leaseQuery = `WITH d AS (
 		UPDATE deliveries d SET claim_token = l.token, lease_until = l.lease_until
 		FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS l (seq, token, lease_until)

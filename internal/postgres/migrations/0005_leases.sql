@@ -12,6 +12,11 @@
 -- lease changes no indexed column of deliveries, and with room left on
 -- each page (the fillfactor) PostgreSQL writes it as a heap-only tuple
 -- (HOT), touching no index; the row here adds one index entry.
+-- First, no claim may lease while the leases are copied: a claim that
+-- an earlier Herald has not committed yet would be missed by the copy.
+-- (DROP INDEX below takes a stronger lock on deliveries anyway.)
+LOCK TABLE deliveries IN SHARE ROW EXCLUSIVE MODE;
+
 CREATE TABLE leases (
     endpoint_id  text COLLATE "C" NOT NULL,
     delivery_seq bigint      NOT NULL,
