@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldhq/herald/internal/dispatch"
 	"github.com/heraldhq/herald/internal/hook"
 	"github.com/heraldhq/herald/internal/seal"
 	"github.com/spf13/pflag"
@@ -35,6 +36,7 @@ type serveConfig struct {
 	ShutdownGrace     time.Duration
 	DisableAfter      time.Duration // negative: never
 	PollInterval      time.Duration
+	ClaimInterval     time.Duration
 	LeaseMargin       time.Duration
 	Workers           int
 	Role              string        // all, api or worker
@@ -51,6 +53,7 @@ type serveFlags struct {
 	addr, publicURL, database, adminKey, secretKey string
 	allowDestinations, retrySchedule, maxPayload   string
 	shutdownGrace, disableAfter, pollInterval      string
+	claimInterval                                  string
 	leaseMargin, workers, role                     string
 	retention, retentionInterval, tenantRateLimit  string
 	frameAncestors                                 string
@@ -71,6 +74,7 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.shutdownGrace, "shutdown-grace", "10s", "how long shutdown waits for requests and delivery attempts in flight")
 	fs.StringVar(&f.disableAfter, "disable-after", "120h", "disable an endpoint that fails again this long after its failure streak began (0: never)")
 	fs.StringVar(&f.pollInterval, "poll-interval", "1s", "how often the dispatcher looks for due retries and expired leases")
+	fs.StringVar(&f.claimInterval, "claim-interval", dispatch.DefaultClaimInterval.String(), "the least time between two claims of deliveries: claims wait this long to gather deliveries that arrive together")
 	fs.StringVar(&f.leaseMargin, "lease-margin", "10s", "added to an endpoint's timeout to make a delivery's lease")
 	fs.StringVar(&f.workers, "workers", "512", "delivery attempts this process makes at once, across endpoints")
 	fs.StringVar(&f.retention, "retention", "720h", "delete events, their deliveries and attempts this long after the event was created, unless a delivery is pending (0: keep everything)")
@@ -170,6 +174,9 @@ func (f *serveFlags) parse() (serveConfig, error) {
 	}
 	if c.PollInterval, err = time.ParseDuration(f.pollInterval); err != nil || c.PollInterval <= 0 {
 		return bad("poll-interval", errors.New("must be a positive duration such as 1s"))
+	}
+	if c.ClaimInterval, err = time.ParseDuration(f.claimInterval); err != nil || c.ClaimInterval <= 0 {
+		return bad("claim-interval", errors.New("must be a positive duration such as 2ms"))
 	}
 	if c.LeaseMargin, err = time.ParseDuration(f.leaseMargin); err != nil || c.LeaseMargin <= 0 {
 		return bad("lease-margin", errors.New("must be a positive duration such as 10s"))

@@ -81,6 +81,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		DisableAfter:  cfg.DisableAfter,
 		Workers:       cfg.Workers,
 		PollInterval:  cfg.PollInterval,
+		ClaimInterval: cfg.ClaimInterval,
 		LeaseMargin:   cfg.LeaseMargin,
 		ShutdownGrace: cfg.ShutdownGrace,
 		UserAgent:     userAgent,

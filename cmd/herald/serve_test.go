@@ -140,6 +140,7 @@ func TestBadFlags(t *testing.T) {
 		{args: []string{"--role", "both"}, want: "--role"},
 		{args: []string{"--workers", "0"}, want: "--workers"},
 		{args: []string{"--poll-interval", "0s"}, want: "--poll-interval"},
+		{args: []string{"--claim-interval", "-1ms"}, want: "--claim-interval"},
 		{args: []string{"--lease-margin", "soon"}, want: "--lease-margin"},
 		{args: []string{"--disable-after", "-1h"}, want: "--disable-after"},
 		{args: []string{"--secret-key", "c2hvcnQ="}, want: "--secret-key"},

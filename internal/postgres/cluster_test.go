@@ -276,8 +276,8 @@ func TestMigrateConcurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if versions != len(files) || tenants != 1 || tables != 10 { // 10 with jobs (0003_replay)
-		t.Errorf("after concurrent Migrate: %d migrations, %d operational tenants, %d tables; want %d, 1, 10",
+	if versions != len(files) || tenants != 1 || tables != 11 { // 11 with jobs (0003_replay) and leases (0005_leases)
+		t.Errorf("after concurrent Migrate: %d migrations, %d operational tenants, %d tables; want %d, 1, 11",
 			versions, tenants, tables, len(files))
 	}
 	if err := dbs[1].Migrate(t.Context()); err != nil {

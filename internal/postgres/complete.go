@@ -26,7 +26,8 @@ const replaysLeft = `(CASE WHEN $6 THEN greatest(replays - 1, 0) ELSE replays EN
 // the row lock it takes fences claims, cancels and other completions as the
 // SELECT ... FOR UPDATE of a transaction would.
 //
-// a inserts the attempt, when d matched. h updates the health of the
+// l deletes the lease's row in leases (see leaseQuery). a inserts the
+// attempt, when d matched. h updates the health of the
 // delivery's endpoint, if it still exists, after an attempt that started at
 // $11 and succeeded ($20) or not: attempts may complete out of order, so a
 // success ends the failure streak only when no failure started after it,
@@ -45,7 +46,9 @@ const completeQuery = `WITH d AS (
 			replay_status = CASE WHEN ` + replaysLeft + ` > 0 THEN $4::text ELSE replay_status END,
 			next_attempt_at = CASE WHEN ` + replaysLeft + ` > 0 THEN $5::timestamptz ELSE $7::timestamptz END
 		WHERE id = $1 AND claim_token = $2::text AND $2::text <> ''
-		RETURNING id, endpoint_id
+		RETURNING id, endpoint_id, seq
+	), l AS (
+		` + endLeases + `
 	), a AS (
 		INSERT INTO attempts (id, delivery_id, endpoint_id, tenant_id, number,
 			started_at, duration_us, request_headers, status_code, response_headers, response_body,
@@ -101,7 +104,9 @@ const successesQuery = `WITH c AS MATERIALIZED (
 			next_attempt_at = CASE WHEN ` + batchReplaysLeft + ` > 0 THEN c.ended_at ELSE c.next_at END
 		FROM c
 		WHERE dl.id = c.delivery_id AND dl.claim_token = c.token AND c.token <> ''
-		RETURNING c.n, dl.endpoint_id
+		RETURNING c.n, dl.endpoint_id, dl.seq
+	), l AS (
+		` + endLeases + `
 	), a AS (
 		INSERT INTO attempts (id, delivery_id, endpoint_id, tenant_id, number,
 			started_at, duration_us, request_headers, status_code, response_headers, response_body,
@@ -120,6 +125,12 @@ const successesQuery = `WITH c AS MATERIALIZED (
 		WHERE e.id = s.endpoint_id
 	)
 	SELECT n FROM d`
+
+// endLeases deletes the rows in leases of the deliveries whose leases the
+// statement's CTE d ended (d returns each one's endpoint_id and seq). It
+// reads d, so it runs after d has locked their rows: the delivery rows are
+// locked before the lease rows, as in leaseQuery.
+const endLeases = `DELETE FROM leases x USING d WHERE x.endpoint_id = d.endpoint_id AND x.delivery_seq = d.seq`
 
 // batchReplaysLeft is replaysLeft in successesQuery.
 const batchReplaysLeft = `(CASE WHEN c.replay THEN greatest(dl.replays - 1, 0) ELSE dl.replays END)`
@@ -242,9 +253,16 @@ func text(s string) string {
 // ReleaseClaim ends a lease without an attempt, in one statement fenced by
 // the token like completeQuery; see hook.Store.
 func (db *DB) ReleaseClaim(ctx context.Context, deliveryID, token string, next time.Time) error {
-	tag, err := db.pool.Exec(ctx, `UPDATE deliveries SET next_attempt_at = $1, claim_token = NULL, lease_until = NULL
-		WHERE id = $2 AND claim_token = $3 AND $3 <> ''`, ts(next), deliveryID, token)
-	if err == nil && tag.RowsAffected() == 0 {
+	var n int
+	err := db.pool.QueryRow(ctx, `WITH d AS (
+			UPDATE deliveries SET next_attempt_at = $1, claim_token = NULL, lease_until = NULL
+			WHERE id = $2 AND claim_token = $3 AND $3 <> ''
+			RETURNING endpoint_id, seq
+		), l AS (
+			`+endLeases+`
+		)
+		SELECT count(*) FROM d`, ts(next), deliveryID, token).Scan(&n)
+	if err == nil && n == 0 {
 		err = db.leaseError(ctx, deliveryID)
 	}
 	if err != nil {

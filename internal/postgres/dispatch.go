@@ -51,14 +51,17 @@ const lockEndpointsQuery = `WITH candidate AS MATERIALIZED (
 	SELECT id FROM ordered WHERE pg_try_advisory_xact_lock($3, hashtext(id)) LIMIT $4`
 
 // liveLeases counts the live leases at $1 of endpoint e, up to its
-// MaxInFlight, which is all a claim needs to know. The LIMIT makes the
-// planner read the deliveries_leased index with a plain index scan rather
-// than a bitmap scan: every lease and completion leaves an index entry of a
-// dead row version behind, and only a plain index scan marks those dead when
-// it meets them, so that the next claims skip them until a vacuum removes
-// them. A bitmap scan visits the heap page of every one, on every claim.
-const liveLeases = `(SELECT count(*) FROM (SELECT 1 FROM deliveries l
-		WHERE l.endpoint_id = e.id AND l.lease_until > $1 LIMIT e.max_in_flight) l)`
+// MaxInFlight, which is all a claim needs to know, from the leases table
+// (see leaseQuery). The ORDER BY of the primary key's order, with the
+// LIMIT, makes the planner read that key with a plain index scan rather
+// than a bitmap scan (which it chose without the ORDER BY): every
+// completion leaves an index entry of a dead row behind, and only a plain
+// index scan marks those dead when it meets them, so that the next claims
+// skip them until a vacuum removes them. A bitmap scan visits the heap page
+// of every one, on every claim. TestLiveLeasesPlan holds it to that.
+const liveLeases = `(SELECT count(*) FROM (SELECT 1 FROM leases l
+		WHERE l.endpoint_id = e.id AND l.lease_until > $1
+		ORDER BY l.endpoint_id, l.delivery_seq LIMIT e.max_in_flight) l)`
 
 // rateTokens is the tokens of an endpoint's rate-limit bucket at $1: what
 // it held at rate_at plus what it gained since, at most a second's worth
@@ -118,15 +121,33 @@ const claimQuery = `WITH room AS MATERIALIZED (
 // index and joined them to the picks in a nested loop that read the picks
 // once per due delivery: half the statement's time with a backlog of a few
 // hundred deliveries, and more with more.
-const leaseQuery = `UPDATE deliveries d SET claim_token = l.token, lease_until = l.lease_until
-	FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS l (seq, token, lease_until)
-		CROSS JOIN LATERAL (SELECT c.seq FROM deliveries c
-			WHERE c.seq = l.seq AND c.status = 'pending' AND c.next_attempt_at <= $4
-				AND (c.lease_until IS NULL OR c.lease_until <= $4)
-			LIMIT 1
-			FOR UPDATE SKIP LOCKED) c
-	WHERE d.seq = c.seq
-	RETURNING `
+//
+// Each lease also gets its row in leases, which liveLeases counts: a lease
+// changes no indexed column of deliveries, so PostgreSQL can write the
+// delivery's new version on its own page without a new entry in any of its
+// indexes (a HOT update; the table's fillfactor leaves the room), where an
+// index on lease_until made every lease a new entry in all eight. A row of
+// an earlier lease, expired, is taken over. The delivery rows are locked
+// before the lease rows: completions, releases, cancels and retention
+// follow that order too. (A completion locks its endpoint's row between
+// the two, a claim after both; that makes no cycle, since a lease row is
+// only ever locked by a transaction that holds its delivery's row.)
+const leaseQuery = `WITH d AS (
+		UPDATE deliveries d SET claim_token = l.token, lease_until = l.lease_until
+		FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS l (seq, token, lease_until)
+			CROSS JOIN LATERAL (SELECT c.seq FROM deliveries c
+				WHERE c.seq = l.seq AND c.status = 'pending' AND c.next_attempt_at <= $4
+					AND (c.lease_until IS NULL OR c.lease_until <= $4)
+				LIMIT 1
+				FOR UPDATE SKIP LOCKED) c
+		WHERE d.seq = c.seq
+		RETURNING d.*
+	), m AS (
+		INSERT INTO leases (endpoint_id, delivery_seq, lease_until)
+		SELECT endpoint_id, seq, lease_until FROM d
+		ON CONFLICT (endpoint_id, delivery_seq) DO UPDATE SET lease_until = excluded.lease_until
+	)
+	SELECT `
 
 // ClaimDeliveries leases up to p.Limit due deliveries in one transaction;
 // see hook.Store, and lockEndpointsQuery for how an endpoint's cap holds
@@ -181,7 +202,7 @@ func (db *DB) claim(ctx context.Context, tx pgx.Tx, now time.Time, margin time.D
 		seqs[i], tokens[i] = pk.seq, "clm_"+rand.Text()
 		leases[i] = hook.Timestamp(now.Add(pk.timeout + margin))
 	}
-	leased, err := queryList(ctx, tx, scanLeased, leaseQuery+prefixed("d.", deliveryColumns)+leasedColumns,
+	leased, err := queryList(ctx, tx, scanLeased, leaseQuery+prefixed("d.", deliveryColumns)+leasedColumns+" FROM d",
 		seqs, tokens, leases, now)
 	if err != nil || len(leased) == 0 {
 		return nil, err

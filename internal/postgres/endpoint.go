@@ -165,6 +165,9 @@ func (db *DB) DeleteEndpoint(ctx context.Context, id string, now time.Time) erro
 		if err != nil {
 			return err
 		}
+		if _, err := tx.Exec(ctx, "DELETE FROM leases WHERE endpoint_id = $1", id); err != nil {
+			return err
+		}
 		return execOne(ctx, tx, "DELETE FROM endpoints WHERE id = $1", id)
 	})
 	if err != nil {

@@ -132,8 +132,9 @@ func migrateOne(ctx context.Context, tx pgx.Tx, ms []migration) (*migration, err
 
 // vacuumedTables are the tables whose rows every delivery rewrites or
 // deletes: each claim and completion leaves a dead version of a deliveries
-// row behind, and retention deletes events, deliveries and attempts.
-var vacuumedTables = []string{"attempts", "deliveries", "events", "jobs"}
+// row behind, each lease writes and deletes a row of leases, and retention
+// deletes events, deliveries and attempts.
+var vacuumedTables = []string{"attempts", "deliveries", "events", "jobs", "leases"}
 
 // warnVacuum logs a warning when nothing will vacuum Herald's busiest
 // tables: autovacuum (or the statistics it needs) off on the server, or

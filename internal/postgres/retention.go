@@ -52,7 +52,17 @@ func (db *DB) DeleteExpired(ctx context.Context, p hook.ExpireParams) (hook.Expi
 			WHERE created_at < $1 AND (created_at, seq) > ($2, $3) AND (created_at, seq) <= ($4, $5)
 			AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'pending')`,
 			before, afterAt, afterSeq, lastAt, lastSeq)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
 		res.Deleted = int(tag.RowsAffected())
+		// A delivery retried and claimed after the statement's snapshot is
+		// deleted with its event all the same (the cascade reads the rows
+		// as they are), and its row in leases would count as a live lease
+		// of its endpoint until the lease ended. The delivery rows are
+		// locked (deleted) before the lease rows, as everywhere.
+		_, err = tx.Exec(ctx, `DELETE FROM leases l
+			WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = l.delivery_seq)`)
 		return err
 	})
 	if err != nil {

@@ -94,6 +94,10 @@ func (db *DB) DeleteTenant(ctx context.Context, id string, now time.Time) error 
 		if err != nil {
 			return err
 		}
+		_, err = tx.Exec(ctx, "DELETE FROM leases WHERE endpoint_id IN (SELECT id FROM endpoints WHERE tenant_id = $1)", id)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, "DELETE FROM tenants WHERE id = $1", id); err != nil {
 			return err
 		}
