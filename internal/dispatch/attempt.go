@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -272,31 +271,14 @@ func (d *Dispatcher) outcome(c hook.Claim, res sender.Result, start time.Time) h
 func envelope(ev hook.Event) []byte {
 	b := make([]byte, 0, len(ev.Data)+len(ev.ID)+len(ev.Type)+96)
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, ev.ID)
+	b = hook.AppendJSONString(b, ev.ID)
 	b = append(b, `,"type":`...)
-	b = appendJSONString(b, ev.Type)
+	b = hook.AppendJSONString(b, ev.Type)
 	b = append(b, `,"createdAt":`...)
 	b = appendJSONTime(b, ev.CreatedAt.UTC())
 	b = append(b, `,"data":`...)
 	b = append(b, ev.Data...)
 	return append(b, '}')
-}
-
-// appendJSONString appends s as json.Marshal encodes it: as it is, quoted,
-// when it is printable ASCII with nothing to escape (json.Marshal escapes
-// '"', '\\', and for HTML '<', '>' and '&'); otherwise by json.Marshal.
-// Ids and types are plain: json.Marshal took three allocations of each
-// envelope.
-func appendJSONString(b []byte, s string) []byte {
-	for i := range len(s) {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
 
 // appendJSONTime appends t as json.Marshal encodes it (RFC 3339 with

@@ -121,3 +121,20 @@ func (t EventType) Validate() error {
 	}
 	return fe.err()
 }
+
+// AppendJSONString appends s to b as json.Marshal encodes it: as it is,
+// quoted, when it is printable ASCII with nothing to escape (json.Marshal
+// escapes '"', '\\' and, for HTML, '<', '>' and '&'); otherwise through
+// json.Marshal. Ids, types and most header values are plain, and
+// json.Marshal allocates for each.
+func AppendJSONString(b []byte, s string) []byte {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}

@@ -81,7 +81,7 @@ func appendHeaderJSON(b []byte, h http.Header) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
+		b = hook.AppendJSONString(b, k)
 		b = append(b, ':')
 		vs := h[k]
 		if vs == nil {
@@ -93,26 +93,11 @@ func appendHeaderJSON(b []byte, h http.Header) []byte {
 			if j > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, v)
+			b = hook.AppendJSONString(b, v)
 		}
 		b = append(b, ']')
 	}
 	return append(b, '}')
-}
-
-// appendJSONString appends s quoted as json.Marshal quotes it: as it is
-// when it is printable ASCII that needs no escape (json.Marshal escapes
-// '"', '\\' and, for HTML, '<', '>' and '&'), else by json.Marshal.
-func appendJSONString(b []byte, s string) []byte {
-	for i := range len(s) {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
 
 // schedule encodes a retry schedule as a JSON list of nanoseconds; nil (the

@@ -78,22 +78,7 @@ func TestLeaseRows(t *testing.T) {
 	if _, err := db.IngestBatch(ctx, evs); err != nil {
 		t.Fatalf("IngestBatch: %v", err)
 	}
-	check := func(step string) {
-		t.Helper()
-		var missing, extra int
-		err := db.Pool().QueryRow(ctx, `SELECT
-			(SELECT count(*) FROM deliveries d WHERE d.claim_token IS NOT NULL AND NOT EXISTS (SELECT 1 FROM leases l
-				WHERE l.endpoint_id = d.endpoint_id AND l.delivery_seq = d.seq AND l.lease_until = d.lease_until)),
-			(SELECT count(*) FROM leases l WHERE NOT EXISTS (SELECT 1 FROM deliveries d
-				WHERE l.endpoint_id = d.endpoint_id AND l.delivery_seq = d.seq AND d.claim_token IS NOT NULL))`).
-			Scan(&missing, &extra)
-		if err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-		if missing != 0 || extra != 0 {
-			t.Fatalf("%s: %d leases of deliveries without their row in leases, %d rows in leases of no lease", step, missing, extra)
-		}
-	}
+	check := func(step string) { t.Helper(); checkLeaseRows(t, db, step) }
 	claim := func(step string, now time.Time, want int) []hook.Claim {
 		t.Helper()
 		cs, err := db.ClaimDeliveries(ctx, hook.ClaimParams{Now: now, Limit: 100})
