@@ -303,6 +303,18 @@ func dimensions(isNil bool, n int) []pgtype.ArrayDimension {
 	return []pgtype.ArrayDimension{{Length: int32(n), LowerBound: 1}}
 }
 
+// registerArrays tells m the PostgreSQL type of each array type above.
+// With pgx's default query mode the statement's description gives it; in
+// the modes that send no description first (default_query_exec_mode=exec
+// or simple_protocol in the URL, as behind a pooler in transaction mode)
+// pgx finds it from the Go type, and an unregistered one cannot be
+// encoded. TestIngestExecModes ingests in every mode.
+func registerArrays(m *pgtype.Map) {
+	m.RegisterDefaultPgType(textArray(nil), "_text")
+	m.RegisterDefaultPgType(byteaArray(nil), "_bytea")
+	m.RegisterDefaultPgType(timestamptzArray(nil), "_timestamptz")
+}
+
 func (a textArray) Dimensions() []pgtype.ArrayDimension { return dimensions(a == nil, len(a)) }
 func (a textArray) Index(i int) any                     { return (*textElem)(&a[i]) }
 func (a textArray) IndexType() any                      { return (*textElem)(nil) }

@@ -71,6 +71,10 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	case !strings.Contains(url, "pool_max_conns"):
 		cfg.MaxConns = max(cfg.MaxConns, minConns)
 	}
+	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		registerArrays(c.TypeMap())
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
