@@ -71,7 +71,7 @@ type Signer struct {
 type signingKey struct {
 	hmac []byte
 	ed   ed25519.PrivateKey
-	macs *sync.Pool // of hmac.New(sha256.New, hmac), reset
+	macs *macPool // of hmac, for the HMAC schemes
 }
 
 // NewSigner returns a Signer for the scheme. Its keys must suit the scheme:
@@ -107,7 +107,7 @@ func NewSigner(scheme Scheme, keys ...string) (*Signer, error) {
 			return nil, fmt.Errorf("key %d of %d for scheme %q: %w", i+1, len(keys), scheme, err)
 		}
 		if sk.hmac != nil {
-			sk.macs = new(sync.Pool)
+			sk.macs = newMACPool(sk.hmac)
 		}
 		s.keys = append(s.keys, sk)
 	}
@@ -153,7 +153,7 @@ func (s *Signer) Sign(id string, t time.Time, body []byte) (http.Header, error) 
 			}
 			entries[i] = versionEd25519 + "," + base64.StdEncoding.EncodeToString(ed25519.Sign(k.ed, msg))
 		} else {
-			entries[i] = versionHMAC + "," + base64.StdEncoding.EncodeToString(k.mac(prefix, body))
+			entries[i] = versionHMAC + "," + base64.StdEncoding.EncodeToString(k.macs.sum(prefix, body))
 		}
 	}
 	h[HeaderTimestamp] = []string{ts}
@@ -168,7 +168,7 @@ func (s *Signer) xSignature(ts string, body []byte) string {
 	b.WriteString(xFieldTime + "=" + ts)
 	for _, k := range s.keys {
 		b.WriteString("," + xFieldHMAC + "=")
-		b.WriteString(hex.EncodeToString(k.mac(prefix, body)))
+		b.WriteString(hex.EncodeToString(k.macs.sum(prefix, body)))
 	}
 	return b.String()
 }
@@ -197,21 +197,29 @@ func mac(key, msg []byte) []byte {
 	return m.Sum(nil)
 }
 
-// mac returns the HMAC-SHA256 with k's key of prefix followed by body,
-// written in turn: the same as of their concatenation, without copying
-// the body to make it. The HMAC states are pooled: a Signer kept for an
-// endpoint signs every attempt of it, and each new state was three
-// allocations and the SHA-256 of its key's pads.
-func (k signingKey) mac(prefix, body []byte) []byte {
-	m, _ := k.macs.Get().(hash.Hash)
-	if m == nil {
-		m = hmac.New(sha256.New, k.hmac)
+// macPool holds HMAC-SHA256 states keyed with one key, reused: a Signer
+// kept for an endpoint signs every attempt of it, and a Verifier checks
+// every request to its receiver, where a new state was three allocations
+// and the SHA-256 of the key's pads.
+type macPool struct {
+	key []byte
+	p   sync.Pool
+}
+
+func newMACPool(key []byte) *macPool { return &macPool{key: key} }
+
+// sum returns the HMAC-SHA256 of prefix followed by body, written in turn:
+// the same as of their concatenation, without copying the body to make it.
+func (m *macPool) sum(prefix, body []byte) []byte {
+	h, _ := m.p.Get().(hash.Hash)
+	if h == nil {
+		h = hmac.New(sha256.New, m.key)
 	}
-	m.Write(prefix)
-	m.Write(body)
-	sum := m.Sum(make([]byte, 0, sha256.Size))
-	m.Reset()
-	k.macs.Put(m)
+	h.Write(prefix)
+	h.Write(body)
+	sum := h.Sum(make([]byte, 0, sha256.Size))
+	h.Reset()
+	m.p.Put(h)
 	return sum
 }
 

@@ -3,16 +3,13 @@ package webhook
 import (
 	"crypto/ed25519"
 	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -61,30 +58,7 @@ type Verifier struct {
 type verifyingSecret struct {
 	decoded []byte
 	raw     []byte
-	// macs holds HMAC-SHA256 hashes keyed with decoded (*keyedMAC), reused
-	// across requests: a reset hash starts from its key's saved state
-	// instead of hashing the key again, which with the body not copied
-	// halves the CPU time of verifying a 1 KiB request.
-	macs *sync.Pool
-}
-
-// keyedMAC is an HMAC-SHA256 hash of one secret, with room for the head of
-// what it signs.
-type keyedMAC struct {
-	hash hash.Hash
-	head []byte
-}
-
-// standardMAC returns the Standard Webhooks v1 HMAC of id "." ts "." body
-// (see signedContent) with s's decoded key, without copying the body.
-func (s verifyingSecret) standardMAC(id, ts string, body []byte) []byte {
-	m := s.macs.Get().(*keyedMAC)
-	defer s.macs.Put(m)
-	m.hash.Reset()
-	m.head = append(append(append(append(m.head[:0], id...), '.'), ts...), '.')
-	m.hash.Write(m.head)
-	m.hash.Write(body)
-	return m.hash.Sum(nil)
+	macs    *macPool // keyed with decoded
 }
 
 // NewVerifier returns a Verifier that accepts requests signed by any of the
@@ -120,8 +94,7 @@ func (v *Verifier) addKey(k string) error {
 		if err != nil {
 			return err
 		}
-		pool := &sync.Pool{New: func() any { return &keyedMAC{hash: hmac.New(sha256.New, b)} }}
-		v.secrets = append(v.secrets, verifyingSecret{decoded: b, raw: []byte(k), macs: pool})
+		v.secrets = append(v.secrets, verifyingSecret{decoded: b, raw: []byte(k), macs: newMACPool(b)})
 	case strings.HasPrefix(k, PublicKeyPrefix):
 		pub, err := ParsePublicKey(k)
 		if err != nil {
@@ -194,6 +167,7 @@ func (v *Verifier) matchStandard(sig, id, ts string, body []byte) error {
 		return fmt.Errorf("%w: webhook-signature is blank", ErrMalformedHeader)
 	}
 	var macs [][]byte // computed once, on the first v1 entry
+	var prefix []byte // id "." ts ".", what the HMAC reads before the body
 	var msg []byte    // the signed content, built on the first v1a entry
 	var nHMAC, nEd int
 	for _, e := range entries {
@@ -203,7 +177,10 @@ func (v *Verifier) matchStandard(sig, id, ts string, body []byte) error {
 			nHMAC++
 			if macs == nil {
 				for _, s := range v.secrets {
-					macs = append(macs, s.standardMAC(id, ts, body))
+					if prefix == nil {
+						prefix = signedContent(id, ts, nil)
+					}
+					macs = append(macs, s.macs.sum(prefix, body))
 				}
 			}
 			got, err := base64.StdEncoding.Strict().DecodeString(encoded)
